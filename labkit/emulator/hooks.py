@@ -1,0 +1,29 @@
+"""The registry of what our layer does around moto, by (service, operation).
+
+A ``before`` hook runs first: it may raise :class:`AwsError` (AWS refuses), return
+a full response (our layer answers instead of moto), or return None (moto answers).
+An ``after`` hook sees moto's successful answer and may amend moto's state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+BEFORE: dict[tuple[str, str], list[Callable]] = {}
+AFTER: dict[tuple[str, str], list[Callable]] = {}
+
+
+def before(service: str, operation: str):
+    def register(fn):
+        BEFORE.setdefault((service, operation), []).append(fn)
+        return fn
+
+    return register
+
+
+def after(service: str, operation: str):
+    def register(fn):
+        AFTER.setdefault((service, operation), []).append(fn)
+        return fn
+
+    return register

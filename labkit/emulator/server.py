@@ -1,0 +1,87 @@
+"""Serving the emulator: moto's server wrapped in our layer, on 127.0.0.1 only."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import signal
+import threading
+import time
+
+from labkit.errors import LabError
+
+# moto reads these when it is imported: set them first.
+os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+os.environ.setdefault("MOTO_ENABLE_AMI_VALIDATION", "false")
+
+HOST = "127.0.0.1"
+DEFAULT_IDLE_SECONDS = 2 * 3600
+WARM_REGIONS = ("us-east-1",)
+
+
+def build_app():
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    from labkit import __version__
+    from labkit.emulator.layer import LabLayer
+
+    return LabLayer(DomainDispatcherApplication(create_backend_app), __version__)
+
+
+def _warm_up(regions=WARM_REGIONS) -> None:
+    # moto builds a backend on first use (about a second for EC2): pay it at start.
+    from labkit.emulator import moto_state
+
+    for region in regions:
+        for service in ("ec2", "logs", "ssm"):
+            moto_state.backend(service, region)
+    moto_state.iam()
+    moto_state.s3()
+
+
+class EmulatorServer:
+    """One emulator on one port. ``serve_forever`` returns on stop, a signal, or idle time."""
+
+    def __init__(self, port: int = 0, idle_seconds: float = DEFAULT_IDLE_SECONDS):
+        from moto.moto_server.werkzeug_app import MotoRequestHandler
+        from werkzeug.serving import make_server
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self.app = build_app()
+        try:
+            self.server = make_server(
+                HOST, port, self.app, threaded=True, request_handler=MotoRequestHandler
+            )
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise LabError(
+                    f"port {port} on {HOST} is already in use: choose another with --port "
+                    "(or --port 0 for a free one)"
+                ) from None
+            raise
+        self.port = self.server.server_address[1]
+        self.endpoint = f"http://{HOST}:{self.port}"
+        self.idle_seconds = idle_seconds
+        self.stopped_because = ""
+
+    def serve_forever(self) -> str:
+        _warm_up()
+        watcher = threading.Thread(target=self._watch_idle, daemon=True)
+        watcher.start()
+        self.server.serve_forever(poll_interval=0.2)
+        return self.stopped_because or "stopped"
+
+    def stop(self, reason: str = "stopped") -> None:
+        self.stopped_because = reason
+        threading.Thread(target=self.server.shutdown, daemon=True).start()
+
+    def install_signal_handlers(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda signum, frame: self.stop(signal.Signals(signum).name))
+
+    def _watch_idle(self) -> None:
+        while not self.stopped_because:
+            time.sleep(min(30.0, max(self.idle_seconds / 4, 0.1)))
+            if time.monotonic() - self.app.last_request > self.idle_seconds:
+                self.stop(f"idle for {self.idle_seconds:.0f} s")

@@ -1,0 +1,181 @@
+"""open_lab(): the one call at the top of every notebook.
+
+It picks the mode (offline emulator by default, live AWS only when asked,
+replay of the sample data), builds the boto3 session, and brings the lab to the
+state the notebook expects by running the earlier steps' ensure functions:
+each finds its resources by tag or creates them, so nothing is duplicated.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+
+from labkit import config
+from labkit.emulator import process as emulator_process
+from labkit.errors import LabError
+from labkit.tags import lab_tags
+
+OFFLINE_CREDENTIALS = {"aws_access_key_id": "offline", "aws_secret_access_key": "offline"}
+_RETRIES = Config(retries={"max_attempts": 8, "mode": "adaptive"}, connect_timeout=5)
+
+
+class Lab:
+    """One lab: its mode, its boto3 session, its tagged resources."""
+
+    def __init__(self, *, mode: str, name: str, region: str, session: boto3.Session,
+                 endpoint_url: str | None = None, account_id: str = "",
+                 confirmed: bool = True):
+        self.mode = mode
+        self.name = name
+        self.region = region
+        self.session = session
+        self.endpoint_url = endpoint_url
+        self.account_id = account_id
+        self.confirmed = confirmed
+        self.step = 0
+
+    def __repr__(self) -> str:
+        where = self.endpoint_url or f"account {self.account_id}"
+        return f"<Lab {self.name!r} {self.mode} {self.region} {where} step {self.step}>"
+
+    @functools.cache  # noqa: B019 - one client per service for the lab's lifetime
+    def client(self, service: str):
+        """A boto3 client bound to the lab's session, region and (offline) endpoint."""
+        return self.session.client(service, endpoint_url=self.endpoint_url, config=_RETRIES)
+
+    def tags(self, role: str | None = None) -> list[dict]:
+        return lab_tags(self.name, role)
+
+    def require_write(self, what: str) -> None:
+        """Live mode creates and deletes nothing until the learner has confirmed the account."""
+        if not self.confirmed:
+            raise LabError(
+                f"live mode: not confirmed, so nothing was done ({what}). Pass "
+                f"open_lab(mode='live', confirm_account='{self.account_id}') or set "
+                f"LABKIT_CONFIRM_ACCOUNT={self.account_id}"
+            )
+
+    def bring_to(self, step: int) -> Lab:
+        """Run the ensure functions of steps 1..step (each finds or creates)."""
+        from labkit.steps import STEPS
+
+        if step not in range(0, max(STEPS) + 1):
+            raise LabError(f"step must be between 0 and {max(STEPS)}, not {step}")
+        if step:
+            self.require_write(f"bringing the lab to step {step}")
+        for number in range(1, step + 1):
+            STEPS[number](self, quiet=True)
+        self.step = max(self.step, step)
+        return self
+
+    def teardown(self, progress: bool = True):
+        """Delete every resource tagged for this lab, in dependency order."""
+        from labkit.teardown import teardown
+
+        return teardown(self, progress=progress)
+
+    def inventory(self):
+        """What the lab owns right now, as a DataFrame (kind, id, name)."""
+        from labkit.inventory import inventory
+
+        return inventory(self)
+
+    def diagram(self):
+        """The topology as it is, read back through describe calls, as a mermaid diagram."""
+        from labkit.diagram import topology_diagram
+
+        return topology_diagram(self)
+
+
+def open_lab(step: int = 0, *, mode: str | None = None, lab: str | None = None,
+             region: str | None = None, confirm_account: str | None = None,
+             session: boto3.Session | None = None, quiet: bool = False) -> Lab:
+    """Open the lab and bring it to the state after notebook ``step``.
+
+    Offline (default) starts the shared emulator when none is running, or uses
+    ``LABKIT_ENDPOINT``. Live needs ``mode="live"`` (or ``LABKIT_MODE=live``) and
+    creates nothing until ``confirm_account`` names the account it shows.
+    """
+    chosen_mode = config.resolve_mode(mode)
+    name = config.resolve_lab_name(lab)
+    if chosen_mode == "replay":
+        from labkit.replay import open_replay
+
+        return open_replay(name, quiet=quiet)
+    if chosen_mode == "live":
+        the_lab = _open_live(name, region, confirm_account, session, quiet)
+    else:
+        the_lab = _open_offline(name, region, session)
+    the_lab.bring_to(step)
+    if not quiet:
+        print(_banner(the_lab))
+    return the_lab
+
+
+def _check_region(session: boto3.Session, region: str) -> None:
+    known = session.get_available_regions("ec2")
+    if region not in known:
+        raise LabError(f"unknown region {region!r}: use one of {', '.join(sorted(known)[:6])}, ...")
+
+
+def _open_offline(name: str, region: str | None, session: boto3.Session | None) -> Lab:
+    region = region or config.env("LABKIT_REGION") or config.DEFAULT_OFFLINE_REGION
+    endpoint = config.env("LABKIT_ENDPOINT")
+    if endpoint:
+        if emulator_process.health(endpoint) is None:
+            raise LabError(
+                f"no labkit emulator answers at LABKIT_ENDPOINT={endpoint}: start one with "
+                "`python -m labkit.emulator --port PORT`, or unset LABKIT_ENDPOINT to use "
+                "the shared one"
+            )
+    else:
+        endpoint = emulator_process.start().endpoint
+    session = session or boto3.Session(region_name=region, **OFFLINE_CREDENTIALS)
+    _check_region(session, region)
+    return Lab(mode="offline", name=name, region=region, session=session,
+               endpoint_url=endpoint, account_id="123456789012")
+
+
+def _open_live(name, region, confirm_account, session, quiet) -> Lab:
+    from labkit.cost import estimate
+
+    profile = config.env("LABKIT_PROFILE")
+    try:
+        session = session or boto3.Session(profile_name=profile)
+    except Exception as error:  # botocore's ProfileNotFound and friends
+        raise LabError(f"live mode: cannot use AWS profile {profile!r}: {error}") from None
+    region = region or config.env("LABKIT_REGION") or session.region_name
+    if not region:
+        raise LabError("live mode: no region set: pass region=... or set LABKIT_REGION "
+                       "(or a region in your AWS profile)")
+    _check_region(session, region)
+    try:
+        identity = session.client("sts", region_name=region).get_caller_identity()
+    except NoCredentialsError:
+        raise LabError("live mode: no AWS credentials found: run `aws configure` or "
+                       "`aws sso login`, or set LABKIT_PROFILE; nothing was created") from None
+    except (ClientError, EndpointConnectionError) as error:
+        raise LabError(f"live mode: AWS did not accept your credentials: {error}") from None
+    account = identity["Account"]
+    confirmed = (confirm_account or config.env("LABKIT_CONFIRM_ACCOUNT")) == account
+    if not quiet or not confirmed:
+        print(f"LIVE AWS: account {account}, region {region}, as {identity.get('Arn', '?')}")
+        print("Estimated cost while the lab exists:")
+        print(estimate())
+        if not confirmed:
+            print(f"Nothing will be created until you confirm this account: "
+                  f"open_lab(..., mode='live', confirm_account='{account}') "
+                  f"or LABKIT_CONFIRM_ACCOUNT={account}")
+    # A session pinned to the region, so every client the lab makes uses it.
+    live_session = boto3.Session(botocore_session=session._session, region_name=region)
+    return Lab(mode="live", name=name, region=region, session=live_session,
+               account_id=account, confirmed=confirmed)
+
+
+def _banner(lab: Lab) -> str:
+    where = f"emulator {lab.endpoint_url}" if lab.mode == "offline" else f"account {lab.account_id}"
+    return f"Lab {lab.name!r}: {lab.mode}, {where}, region {lab.region}, at step {lab.step}"

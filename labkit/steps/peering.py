@@ -1,0 +1,94 @@
+"""Step 4: peer the two VPCs, accept, and route each VPC's traffic for the other through the pcx-."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from labkit.errors import LabError
+from labkit.steps.common import check, find_or_create, say
+from labkit.steps.subnets import ensure_public_subnets
+from labkit.tags import lab_filter, tag_spec
+
+USABLE = ["pending-acceptance", "active", "provisioning", "initiating-request"]
+
+
+@dataclass(frozen=True)
+class Peering:
+    id: str
+    status: str
+    requester_vpc: str
+    accepter_vpc: str
+
+
+def ensure_peering(lab, quiet: bool = False) -> Peering:
+    ec2 = lab.client("ec2")
+    subnets = ensure_public_subnets(lab, quiet=True)
+    vpc1, vpc2 = subnets.subnet1.vpc, subnets.subnet2.vpc
+
+    def find():
+        filters = [*lab_filter(lab.name, "pcx"), {"Name": "status-code", "Values": USABLE}]
+        return ec2.describe_vpc_peering_connections(Filters=filters)["VpcPeeringConnections"]
+
+    pcx, created = find_or_create(
+        lab, "peering", find,
+        create=lambda: ec2.create_vpc_peering_connection(
+            VpcId=vpc1.id, PeerVpcId=vpc2.id,
+            TagSpecifications=tag_spec("vpc-peering-connection", lab.name, "pcx"),
+        )["VpcPeeringConnection"],
+    )
+    pcx_id = pcx["VpcPeeringConnectionId"]
+    status = wait_for_peering(lab, pcx_id, quiet=quiet)
+    say(quiet, "peering", pcx_id, f"{vpc1.id} <-> {vpc2.id} {status}", created)
+
+    for subnet, peer in ((subnets.subnet1, vpc2), (subnets.subnet2, vpc1)):
+        routes = ec2.describe_route_tables(RouteTableIds=[subnet.route_table_id])["RouteTables"][0]
+        if not any(r.get("DestinationCidrBlock") == peer.cidr for r in routes["Routes"]):
+            ec2.create_route(RouteTableId=subnet.route_table_id, DestinationCidrBlock=peer.cidr,
+                             VpcPeeringConnectionId=pcx_id)
+        say(quiet, f"route in {subnet.route_table_id[:12]}", f"{peer.cidr}", f"-> {pcx_id}", None)
+        after = ec2.describe_route_tables(RouteTableIds=[subnet.route_table_id])["RouteTables"][0]
+        check(any(r.get("DestinationCidrBlock") == peer.cidr
+                  and r.get("VpcPeeringConnectionId") == pcx_id for r in after["Routes"]),
+              f"{subnet.route_table_id} has no route {peer.cidr} -> {pcx_id}")
+    return Peering(pcx_id, status, vpc1.id, vpc2.id)
+
+
+def wait_for_peering(lab, pcx_id: str, timeout_s: float = 120, quiet: bool = False) -> str:
+    """Accept the request if it is pending, and wait (with progress) until it is active."""
+    from tqdm.auto import tqdm
+
+    ec2 = lab.client("ec2")
+    deadline = time.monotonic() + timeout_s
+    with tqdm(total=1, desc=f"peering {pcx_id} active", disable=quiet,
+              bar_format="{desc}: {n}/{total}") as bar:
+        while True:
+            found = ec2.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx_id])
+            status = found["VpcPeeringConnections"][0]["Status"]
+            code = status["Code"]
+            if code == "active":
+                bar.update(1)
+                return code
+            if code == "pending-acceptance":
+                ec2.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx_id)
+            elif code not in USABLE:
+                raise LabError(f"peering {pcx_id} is {code}: {status.get('Message', '')}")
+            if time.monotonic() > deadline:
+                raise LabError(f"peering {pcx_id} still {code} after {timeout_s:.0f} s")
+            time.sleep(2 if lab.mode == "live" else 0.05)
+
+
+def route_tables_table(lab):
+    """Both lab route tables, one row a route, for display."""
+    import pandas as pd
+
+    ec2 = lab.client("ec2")
+    rows = []
+    for table in ec2.describe_route_tables(Filters=lab_filter(lab.name))["RouteTables"]:
+        name = next((t["Value"] for t in table.get("Tags", []) if t["Key"] == "Name"), "")
+        for route in table["Routes"]:
+            target = (route.get("GatewayId") or route.get("VpcPeeringConnectionId")
+                      or route.get("NatGatewayId") or "?")
+            rows.append({"route table": name, "destination": route.get("DestinationCidrBlock"),
+                         "target": target, "state": route.get("State")})
+    return pd.DataFrame(rows)

@@ -1,0 +1,149 @@
+"""Delete everything the lab owns, in dependency order, from any partial state.
+
+Each pass tries every remaining resource in the order below. A delete that AWS
+refuses for now (DependencyViolation: an instance still shutting down, a
+security group still referenced) is kept for the next pass, so teardown
+recovers from a crash mid-step and never gives up after one refusal.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from botocore.exceptions import ClientError
+
+from labkit.inventory import Owned, inventory_items
+
+ORDER = [
+    "flow-log", "instance", "instance-profile", "iam-role", "peering", "network-interface",
+    "route-table", "security-group", "subnet", "internet-gateway", "vpc", "log-group", "s3-bucket",
+]
+GONE = {
+    "InvalidVpcID.NotFound", "InvalidSubnetID.NotFound", "InvalidGroup.NotFound",
+    "InvalidInternetGatewayID.NotFound", "InvalidRouteTableID.NotFound", "NoSuchEntity",
+    "InvalidVpcPeeringConnectionID.NotFound", "InvalidNetworkInterfaceID.NotFound",
+    "ResourceNotFoundException", "NoSuchBucket", "InvalidFlowLogId.NotFound",
+}
+MAX_PASSES = 8
+
+
+@dataclass
+class TeardownReport:
+    deleted: list[Owned] = field(default_factory=list)
+    left: list[tuple[Owned, str]] = field(default_factory=list)
+    passes: int = 0
+
+    def __repr__(self) -> str:
+        lines = [f"deleted {len(self.deleted)} resources in {self.passes} passes; "
+                 f"{len(self.left)} left"]
+        lines += [f"  left: {o.kind} {o.id}: {why}" for o, why in self.left]
+        return "\n".join(lines)
+
+
+def teardown(lab, progress: bool = True, order: list[str] = ORDER) -> TeardownReport:
+    from tqdm.auto import tqdm
+
+    lab.require_write("teardown")
+    rank = {kind: i for i, kind in enumerate(order)}
+    report = TeardownReport()
+    remaining = sorted(inventory_items(lab), key=lambda o: rank[o.kind])
+    with tqdm(total=len(remaining), desc="teardown", disable=not progress,
+              bar_format="{desc}: {n}/{total} deleted") as bar:
+        while remaining and report.passes < MAX_PASSES:
+            report.passes += 1
+            refused: list[tuple[Owned, str]] = []
+            for item in remaining:
+                try:
+                    _delete(lab, item)
+                except ClientError as error:
+                    code = error.response["Error"]["Code"]
+                    if code not in GONE:
+                        refused.append((item, f"{code}: {error.response['Error']['Message']}"))
+                        continue
+                report.deleted.append(item)
+                bar.update(1)
+            remaining = [item for item, _ in refused]
+            report.left = refused
+            if remaining:
+                time.sleep(5 if lab.mode == "live" else 0.05)
+    return report
+
+
+def _delete(lab, item: Owned) -> None:
+    ec2 = lab.client("ec2")
+    kind, rid = item.kind, item.id
+    if kind == "flow-log":
+        ec2.delete_flow_logs(FlowLogIds=[rid])
+    elif kind == "instance":
+        ec2.terminate_instances(InstanceIds=[rid])
+        ec2.get_waiter("instance_terminated").wait(
+            InstanceIds=[rid], WaiterConfig={"Delay": 5 if lab.mode == "live" else 0.1})
+    elif kind == "instance-profile":
+        iam = lab.client("iam")
+        profile = iam.get_instance_profile(InstanceProfileName=rid)["InstanceProfile"]
+        for role in profile.get("Roles", []):
+            iam.remove_role_from_instance_profile(InstanceProfileName=rid, RoleName=role["RoleName"])
+        iam.delete_instance_profile(InstanceProfileName=rid)
+    elif kind == "iam-role":
+        _delete_role(lab.client("iam"), rid)
+    elif kind == "peering":
+        ec2.delete_vpc_peering_connection(VpcPeeringConnectionId=rid)
+    elif kind == "network-interface":
+        ec2.delete_network_interface(NetworkInterfaceId=rid)
+    elif kind == "route-table":
+        table = ec2.describe_route_tables(RouteTableIds=[rid])["RouteTables"][0]
+        for assoc in table.get("Associations", []):
+            if not assoc.get("Main"):
+                ec2.disassociate_route_table(AssociationId=assoc["RouteTableAssociationId"])
+        ec2.delete_route_table(RouteTableId=rid)
+    elif kind == "security-group":
+        _forget_references(ec2, rid)
+        ec2.delete_security_group(GroupId=rid)
+    elif kind == "subnet":
+        ec2.delete_subnet(SubnetId=rid)
+    elif kind == "internet-gateway":
+        igw = ec2.describe_internet_gateways(InternetGatewayIds=[rid])["InternetGateways"][0]
+        for attachment in igw.get("Attachments", []):
+            ec2.detach_internet_gateway(InternetGatewayId=rid, VpcId=attachment["VpcId"])
+        ec2.delete_internet_gateway(InternetGatewayId=rid)
+    elif kind == "vpc":
+        ec2.delete_vpc(VpcId=rid)
+    elif kind == "log-group":
+        lab.client("logs").delete_log_group(logGroupName=rid)
+    elif kind == "s3-bucket":
+        _empty_and_delete_bucket(lab.client("s3"), rid)
+    else:
+        raise ValueError(f"teardown does not know how to delete a {kind}")
+
+
+def _delete_role(iam, name: str) -> None:
+    for policy in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
+        iam.detach_role_policy(RoleName=name, PolicyArn=policy["PolicyArn"])
+    for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]:
+        iam.delete_role_policy(RoleName=name, PolicyName=policy)
+    for profile in iam.list_instance_profiles_for_role(RoleName=name)["InstanceProfiles"]:
+        iam.remove_role_from_instance_profile(
+            InstanceProfileName=profile["InstanceProfileName"], RoleName=name)
+    iam.delete_role(RoleName=name)
+
+
+def _forget_references(ec2, group_id: str) -> None:
+    """Rules in other groups that name this one would block its deletion: revoke them first."""
+    found = ec2.describe_security_groups(
+        Filters=[{"Name": "ip-permission.group-id", "Values": [group_id]}])["SecurityGroups"]
+    for group in found:
+        if group["GroupId"] == group_id:
+            continue
+        perms = [p for p in group.get("IpPermissions", [])
+                 if any(pair.get("GroupId") == group_id for pair in p.get("UserIdGroupPairs", []))]
+        if perms:
+            ec2.revoke_security_group_ingress(GroupId=group["GroupId"], IpPermissions=perms)
+
+
+def _empty_and_delete_bucket(s3, name: str) -> None:
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            s3.delete_objects(Bucket=name, Delete={"Objects": keys})
+    s3.delete_bucket(Bucket=name)
