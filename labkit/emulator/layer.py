@@ -20,6 +20,8 @@ log = logging.getLogger("labkit.emulator")
 
 # Hooks register themselves on import.
 HOOK_MODULES = ["labkit.emulator.strictness"]
+# Called when moto's state is reset (POST /moto-api/reset), so that our state is reset with it.
+RESET_CALLBACKS: list = []
 
 
 class LabLayer:
@@ -31,11 +33,19 @@ class LabLayer:
         self.last_request = time.monotonic()
         for name in HOOK_MODULES:
             __import__(name)
+        from labkit.emulator import determinism
+
+        determinism.install()
+        RESET_CALLBACKS.append(determinism.reset)
 
     def __call__(self, environ, start_response):
         self.last_request = time.monotonic()
         if environ.get("PATH_INFO") == "/labkit/health":
             return self._health(start_response)
+        if environ.get("PATH_INFO") == "/moto-api/reset":
+            with self.lock:
+                for callback in RESET_CALLBACKS:
+                    callback()
         body = self._read_body(environ)
         call = parse_call(environ, body)
         try:

@@ -119,3 +119,49 @@ def write_state(path: Path, endpoint: str, port: int) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"endpoint": endpoint, "port": port, "pid": os.getpid()}))
     tmp.replace(path)
+
+
+class PrivateEmulator:
+    """A fresh emulator of one's own (tests, `make run`), stopped on exit. Not the shared one."""
+
+    def __init__(self, idle_seconds: float = 3600):
+        self.idle_seconds = idle_seconds
+        self.child: subprocess.Popen | None = None
+        self.endpoint = ""
+
+    def __enter__(self) -> PrivateEmulator:
+        import tempfile
+
+        self._dir = tempfile.TemporaryDirectory(prefix="labkit-emulator-")
+        state = Path(self._dir.name) / "emulator.json"
+        self.log_path = Path(self._dir.name) / "emulator.log"
+        with open(self.log_path, "wb") as log:
+            self.child = subprocess.Popen(
+                [sys.executable, "-m", "labkit.emulator", "--port", "0", "--state-file", str(state),
+                 "--idle-seconds", str(self.idle_seconds)],
+                stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.child.poll() is not None:
+                raise LabError(f"private emulator exited: {self.log_path.read_text()[-2000:]}")
+            if state.exists():
+                self.endpoint = json.loads(state.read_text())["endpoint"]
+                if health(self.endpoint, timeout=1.0):
+                    return self
+            time.sleep(0.05)
+        self.__exit__(None, None, None)
+        raise LabError(f"private emulator did not answer within {START_TIMEOUT_S} s")
+
+    def reset(self) -> None:
+        """Forget every resource: a fresh AWS account, without a new process."""
+        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
+        urllib.request.urlopen(request, timeout=10).close()
+
+    def __exit__(self, *exc) -> None:
+        if self.child and self.child.poll() is None:
+            self.child.terminate()
+            try:
+                self.child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.child.kill()
+        self._dir.cleanup()

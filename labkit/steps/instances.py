@@ -23,6 +23,8 @@ AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-
 INSTANCE_TYPE = "t3.micro"
 SSM_POLICY_ARN = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
+# Fixed addresses (the subnet's .10) so that the lab's records and exercises read the same every run.
+PRIVATE_IPS = {"vpc1": "10.0.1.10", "vpc2": "192.168.1.10"}
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,7 @@ def ensure_instance(lab, subnet: PublicSubnet, group: SecurityGroup, profile: st
         return with_retries(lambda: ec2.run_instances(
             ImageId=latest_ami(lab), InstanceType=INSTANCE_TYPE, MinCount=1, MaxCount=1,
             SubnetId=subnet.subnet_id, SecurityGroupIds=[group.id],
+            PrivateIpAddress=PRIVATE_IPS[subnet.vpc.role],
             IamInstanceProfile={"Name": profile},
             MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
             TagSpecifications=[{"ResourceType": kind, "Tags": tags}

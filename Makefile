@@ -1,0 +1,51 @@
+# Two commands set up a fresh machine: `make lab` (or `make run`) and `make test`.
+# Each creates .venv and installs the pinned dependencies the first time.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Re-install whenever pyproject.toml changes.
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+NBVAL  := --nbval --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:randomly
+
+.PHONY: venv lab run test lint unit nbval notebooks bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+venv: $(STAMP)
+
+## JupyterLab on the notebooks, offline emulator by default
+lab: $(STAMP)
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks notebooks/index.ipynb
+
+## the whole series headless on a fresh emulator; executed copies and HTML go to build/
+run: $(STAMP)
+	$(BIN)/python -m labkit run --out build
+
+## ruff, the unit and integration tests, then every notebook under nbval
+test: lint unit nbval
+
+lint: $(STAMP)
+	$(BIN)/ruff check labkit tests benchmarks
+
+unit: $(STAMP)
+	$(BIN)/pytest tests
+
+nbval: $(STAMP)
+	$(BIN)/pytest $(NBVAL) notebooks
+
+## re-execute the notebooks and store their outputs (after changing labkit or a notebook)
+notebooks: $(STAMP)
+	$(BIN)/python -m labkit run --inplace --out build
+
+## performance runs: ratios against the anchors named in the issues
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache

@@ -1,0 +1,28 @@
+"""Seeded randomness where moto draws at random and a learner would see it.
+
+Public IPv4 addresses come from a seeded sequence (reset with the emulator), so
+that two runs of the series print the same addresses and tables keep their
+widths. Resource ids stay random, as on AWS.
+"""
+
+from __future__ import annotations
+
+import random
+
+from moto.ec2.models import elastic_network_interfaces
+
+SEED = 20261126
+_rng = random.Random(SEED)
+
+
+def _seeded_public_ip() -> str:
+    # 3.80.0.0/12 is an Amazon EC2 range in us-east-1; three digits each keep widths fixed.
+    return f"3.{_rng.randrange(80, 96)}.{_rng.randrange(100, 256)}.{_rng.randrange(100, 255)}"
+
+
+def install() -> None:
+    elastic_network_interfaces.random_public_ip = _seeded_public_ip
+
+
+def reset() -> None:
+    _rng.seed(SEED)

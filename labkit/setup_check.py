@@ -1,0 +1,92 @@
+"""The first notebook's configuration check: each line says what is fine or exactly what to fix."""
+
+from __future__ import annotations
+
+import importlib.metadata as metadata
+import sys
+from dataclasses import dataclass
+
+from labkit import config
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{'ok ' if self.ok else 'FIX'}  {self.name:<22} {self.detail}"
+
+
+@dataclass
+class SetupReport:
+    checks: list[Check]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def __repr__(self) -> str:
+        verdict = "Ready." if self.ok else "Not ready: fix the lines marked FIX, then run this again."
+        return "\n".join([*map(str, self.checks), verdict])
+
+
+def check_setup(mode: str | None = None) -> SetupReport:
+    checks = [Check("python", sys.version_info >= (3, 11),
+                    f"{sys.version.split()[0]} (3.11 or newer needed)")]
+    for package in ("boto3", "moto", "pandas", "pyarrow", "jupyterlab"):
+        try:
+            checks.append(Check(package, True, metadata.version(package)))
+        except metadata.PackageNotFoundError:
+            checks.append(Check(package, False, "not installed: run `make lab` or "
+                                "`pip install -e .` in the lab's folder"))
+    try:
+        chosen = config.resolve_mode(mode)
+    except Exception as error:  # noqa: BLE001 - reported as a line, not raised
+        return SetupReport([*checks, Check("mode", False, str(error))])
+    checks.append(Check("mode", True, chosen + ("" if chosen != "offline" else " (default)")))
+    if chosen == "offline":
+        checks.append(_check_emulator())
+    elif chosen == "live":
+        checks += _check_live()
+    else:
+        checks.append(Check("sample data", True, "replaying data/sample_flowlogs"))
+    return SetupReport(checks)
+
+
+def _check_emulator() -> Check:
+    from labkit.emulator import process
+
+    endpoint = config.env("LABKIT_ENDPOINT")
+    if endpoint:
+        ok = process.health(endpoint) is not None
+        return Check("emulator", ok, f"answers at {endpoint}" if ok else
+                     f"LABKIT_ENDPOINT={endpoint} does not answer: start `python -m labkit.emulator "
+                     "--port PORT` there, or unset LABKIT_ENDPOINT")
+    try:
+        info = process.start()
+    except Exception as error:  # noqa: BLE001
+        return Check("emulator", False, f"could not start: {error}")
+    return Check("emulator", True, f"answers at {info.endpoint}")
+
+
+def _check_live() -> list[Check]:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    session = boto3.Session(profile_name=config.env("LABKIT_PROFILE"))
+    region = config.env("LABKIT_REGION") or session.region_name
+    checks = [Check("region", bool(region) and region in session.get_available_regions("ec2"),
+                    region or "not set: set LABKIT_REGION or a region in your AWS profile")]
+    if session.get_credentials() is None:
+        return [*checks, Check("credentials", False,
+                               "none found: run `aws configure` or `aws sso login`")]
+    try:
+        account = session.client("sts", region_name=region).get_caller_identity()["Account"]
+    except (BotoCoreError, ClientError) as error:
+        return [*checks, Check("credentials", False, f"rejected by AWS: {error}")]
+    confirmed = config.env("LABKIT_CONFIRM_ACCOUNT") == account
+    return [*checks, Check("credentials", True, f"account {account}"),
+            Check("confirmation", confirmed, "LABKIT_CONFIRM_ACCOUNT matches" if confirmed else
+                  f"set LABKIT_CONFIRM_ACCOUNT={account} to let the lab create resources")]
