@@ -6,6 +6,7 @@ import errno
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 
@@ -13,7 +14,7 @@ from labkit.errors import LabError
 
 # moto reads these when it is imported: set them first.
 os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-os.environ.setdefault("MOTO_ENABLE_AMI_VALIDATION", "false")
+os.environ.setdefault("MOTO_ENABLE_AMI_VALIDATION", "true")  # AWS refuses unknown AMIs too
 
 HOST = "127.0.0.1"
 DEFAULT_IDLE_SECONDS = 2 * 3600
@@ -40,6 +41,22 @@ def _warm_up(regions=WARM_REGIONS) -> None:
     moto_state.s3()
 
 
+def _require_free(port: int) -> None:
+    # werkzeug would print its own message and sys.exit(1); say it in one line of ours instead.
+    if port == 0:
+        return
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        probe.bind((HOST, port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise LabError(f"port {port} on {HOST} is already in use: choose another with --port "
+                           "(or --port 0 for a free one)") from None
+        raise
+    finally:
+        probe.close()
+
+
 class EmulatorServer:
     """One emulator on one port. ``serve_forever`` returns on stop, a signal, or idle time."""
 
@@ -48,18 +65,10 @@ class EmulatorServer:
         from werkzeug.serving import make_server
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        _require_free(port)
         self.app = build_app()
-        try:
-            self.server = make_server(
-                HOST, port, self.app, threaded=True, request_handler=MotoRequestHandler
-            )
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise LabError(
-                    f"port {port} on {HOST} is already in use: choose another with --port "
-                    "(or --port 0 for a free one)"
-                ) from None
-            raise
+        self.server = make_server(HOST, port, self.app, threaded=True,
+                                  request_handler=MotoRequestHandler)
         self.port = self.server.server_address[1]
         self.endpoint = f"http://{HOST}:{self.port}"
         self.idle_seconds = idle_seconds
