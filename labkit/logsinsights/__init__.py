@@ -1,0 +1,26 @@
+"""CloudWatch Logs Insights and FilterLogEvents filter patterns, in pure Python.
+
+- :func:`parse_query` / :func:`run_query`: StartQuery + GetQueryResults semantics.
+- :func:`compile_filter_pattern`: FilterLogEvents ``filterPattern`` as a vectorised mask.
+- :class:`EventTable`: the events of a log group with discovered fields cached; keep one
+  per log group and :meth:`EventTable.append` new events to it.
+"""
+
+from labkit.logsinsights.engine import QueryResult, format_time, run_query
+from labkit.logsinsights.errors import InvalidFilterPatternError, MalformedQueryError
+from labkit.logsinsights.filter_pattern import compile_filter_pattern
+from labkit.logsinsights.parser import Query, parse_query
+from labkit.logsinsights.table import FLOW_FIELDS, EventTable
+
+__all__ = [
+    "FLOW_FIELDS",
+    "EventTable",
+    "InvalidFilterPatternError",
+    "MalformedQueryError",
+    "Query",
+    "QueryResult",
+    "compile_filter_pattern",
+    "format_time",
+    "parse_query",
+    "run_query",
+]
