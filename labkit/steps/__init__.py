@@ -4,9 +4,12 @@ Every step finds its resources by tag or creates them, so running it twice
 creates nothing new, and ends with a check that raises if the result is wrong.
 """
 
+from labkit.steps.flow_log_role import ensure_flow_log_role
+from labkit.steps.flow_logs import ensure_flow_logs
 from labkit.steps.instances import ensure_instances
 from labkit.steps.peering import ensure_peering
 from labkit.steps.subnets import ensure_public_subnets
+from labkit.steps.traffic import ensure_standard_traffic
 from labkit.steps.vpcs import ensure_vpcs
 
 STEPS = {
@@ -14,6 +17,10 @@ STEPS = {
     2: ensure_public_subnets,
     3: ensure_instances,
     4: ensure_peering,
+    5: ensure_flow_log_role,
+    6: ensure_flow_logs,
+    7: ensure_standard_traffic,
 }
 
-__all__ = ["STEPS", "ensure_instances", "ensure_peering", "ensure_public_subnets", "ensure_vpcs"]
+__all__ = ["STEPS", "ensure_flow_log_role", "ensure_flow_logs", "ensure_instances", "ensure_peering",
+           "ensure_public_subnets", "ensure_standard_traffic", "ensure_vpcs"]

@@ -1,0 +1,111 @@
+"""Step 5: the IAM role that VPC Flow Logs assumes to write into CloudWatch Logs.
+
+Two documents, each with one job:
+* the trust policy says WHO may assume the role: only the flow-logs service, and
+  only on behalf of this account's flow logs (aws:SourceAccount / aws:SourceArn
+  stop another account's flow logs from using it: the "confused deputy");
+* the permissions policy says WHAT the role may do: write log streams and events
+  into the lab's log group, and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from labkit.inventory import log_group_prefix
+from labkit.steps.common import check, say
+from labkit.steps.instances import iam_path
+
+SERVICE = "vpc-flow-logs.amazonaws.com"
+
+
+@dataclass(frozen=True)
+class DeliveryRole:
+    name: str
+    arn: str
+    log_group: str
+    trust: dict
+    permissions: dict
+
+
+def log_group_name(lab) -> str:
+    return f"{log_group_prefix(lab)}vpc-flow-logs"
+
+
+def trust_policy(account_id: str, region: str) -> dict:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "FlowLogsServiceOnlyForThisAccount",
+            "Effect": "Allow",
+            "Principal": {"Service": SERVICE},
+            "Action": "sts:AssumeRole",
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": account_id},
+                "ArnLike": {"aws:SourceArn": f"arn:aws:ec2:{region}:{account_id}:vpc-flow-log/*"},
+            },
+        }],
+    }
+
+
+def permissions_policy(account_id: str, region: str, log_group: str) -> dict:
+    group_arn = f"arn:aws:logs:{region}:{account_id}:log-group:{log_group}"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "WriteTheLabLogGroupOnly",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
+                           "logs:DescribeLogStreams"],
+                "Resource": [group_arn, f"{group_arn}:log-stream:*"],
+            },
+            {
+                # DescribeLogGroups lists groups: it takes no narrower resource than "*".
+                "Sid": "FindTheLogGroup",
+                "Effect": "Allow",
+                "Action": "logs:DescribeLogGroups",
+                "Resource": "*",
+            },
+        ],
+    }
+
+
+def role_name(lab) -> str:
+    return f"{lab.name}-flow-logs-delivery"
+
+
+def ensure_flow_log_role(lab, quiet: bool = False) -> DeliveryRole:
+    iam = lab.client("iam")
+    name = role_name(lab)
+    group = log_group_name(lab)
+    trust = trust_policy(lab.account_id, lab.region)
+    permissions = permissions_policy(lab.account_id, lab.region, group)
+    try:
+        role = iam.get_role(RoleName=name)["Role"]
+        created = False
+    except iam.exceptions.NoSuchEntityException:
+        lab.require_write("creating the flow-log delivery role")
+        role = iam.create_role(
+            RoleName=name, Path=iam_path(lab), Tags=lab.tags("flow-logs-delivery"),
+            AssumeRolePolicyDocument=json.dumps(trust),
+            Description="flowlogs lab: lets VPC Flow Logs write to the lab's log group")["Role"]
+        created = True
+    # Re-applied every time, so that a role broken on purpose (notebook 05) is mended by re-running.
+    iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
+    iam.put_role_policy(RoleName=name, PolicyName="deliver-to-lab-log-group",
+                        PolicyDocument=json.dumps(permissions))
+    say(quiet, "flow-log role", name, f"trusts {SERVICE}", created)
+    stored = iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]
+    stored = json.loads(stored) if isinstance(stored, str) else stored
+    check(stored["Statement"][0]["Principal"]["Service"] == SERVICE,
+          f"role {name} does not trust {SERVICE}")
+    return DeliveryRole(name, role["Arn"], group, trust, permissions)
+
+
+def show_policy(document: dict):
+    """A policy document as readable, highlighted JSON."""
+    from IPython.display import Markdown
+
+    return Markdown(f"```json\n{json.dumps(document, indent=2)}\n```")
