@@ -1,0 +1,77 @@
+"""VPC Flow Logs records -> pandas, from every place AWS puts them.
+
+    >>> from labkit import flowlogs
+    >>> df = flowlogs.read("data/sample_flowlogs/cloudwatch_export.json")
+
+``read(source, format=None, on_error="raise")`` takes CloudWatch Logs events (or a
+JSON export of them), S3 text objects (``.log``/``.log.gz``, header line first),
+Parquet objects, directories of these, bytes or an iterable of lines. See
+:func:`labkit.flowlogs.read` for the details and the export shape.
+
+Columns are the snake_case field names (``account_id``, ``log_status``,
+``pkt_srcaddr`` ...), in the order of the format or header line. The dtypes:
+
+=================================================  ======================================
+column                                             dtype
+=================================================  ======================================
+version, srcport, dstport, tcp_flags, traffic_path ``int32[pyarrow]`` (nullable)
+packets, bytes, packets_lost_*                     ``int64[pyarrow]`` (nullable)
+start, end                                         ``timestamp[s, tz=UTC][pyarrow]``
+action, log_status, type, flow_direction           ``category`` (string categories, sorted)
+protocol                                           ``category`` (int32 categories, sorted)
+protocol_name                                      ``category`` (ICMP, TCP, UDP, ICMPv6, "47")
+tcp_flags_names                                    ``category`` ("SYN", "SYN-ACK|FIN", "none")
+traffic_path_name                                  ``category`` ("intra-region VPC peering")
+account_id, interface_id, srcaddr, dstaddr,        ``string[pyarrow]`` (leading zeros kept)
+vpc_id, subnet_id, instance_id, every other field
+and every unknown field
+log_stream (CloudWatch sources only)               ``category``
+event_timestamp (CloudWatch sources only)          ``timestamp[ms, tz=UTC][pyarrow]``
+=================================================  ======================================
+
+``-`` (and ``None`` inside Parquet) is missing in every field: ``<NA>`` / ``NaN``
+in categoricals. ``df.attrs["bad_lines"]`` lists the lines that could not be parsed
+(always empty unless ``on_error="collect"``).
+
+This package imports no AWS SDK: it parses what boto3 (or the emulator) returned.
+"""
+
+from labkit.flowlogs.fields import (
+    BY_COLUMN,
+    DEFAULT_FIELDS,
+    FIELDS,
+    LAB_FIELDS,
+    Field,
+    column_name,
+    protocol_name,
+    tcp_flags_name,
+    traffic_path_name,
+)
+from labkit.flowlogs.formats import (
+    DEFAULT_FORMAT,
+    LAB_FORMAT,
+    format_record,
+    parse_format,
+    to_format_string,
+)
+from labkit.flowlogs.parser import FlowLogParseError
+from labkit.flowlogs.reader import read
+
+__all__ = [
+    "BY_COLUMN",
+    "DEFAULT_FIELDS",
+    "DEFAULT_FORMAT",
+    "FIELDS",
+    "Field",
+    "FlowLogParseError",
+    "LAB_FIELDS",
+    "LAB_FORMAT",
+    "column_name",
+    "format_record",
+    "parse_format",
+    "protocol_name",
+    "read",
+    "tcp_flags_name",
+    "to_format_string",
+    "traffic_path_name",
+]
