@@ -84,6 +84,19 @@ class Lab:
 
         return inventory(self)
 
+    def flow_logs(self, since=None, until=None, progress: bool = True):
+        """The lab's flow-log records (all streams of its log group) as a DataFrame."""
+        from labkit.records import lab_flow_logs
+
+        return lab_flow_logs(self, since=since, until=until, progress=progress)
+
+    def insights(self, query: str, since=None, until=None, limit: int | None = None,
+                 progress: bool = True):
+        """Run a Logs Insights query on the lab's log group; the answer as a typed DataFrame."""
+        from labkit.insights import run_insights
+
+        return run_insights(self, query, since=since, until=until, limit=limit, progress=progress)
+
     def diagram(self):
         """The topology as it is, read back through describe calls, as a mermaid diagram."""
         from labkit.diagram import topology_diagram

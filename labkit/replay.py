@@ -1,0 +1,78 @@
+"""Replay mode: the analysis notebooks on the sample records, with no emulator and no account.
+
+The same parser reads the sample CloudWatch Logs export, and the same Logs
+Insights engine that the emulator uses answers queries over it, in process.
+"""
+
+from __future__ import annotations
+
+from labkit.errors import LabError
+
+
+class ReplayLab:
+    mode = "replay"
+    region = "us-east-1"
+    endpoint_url = None
+    step = 0
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<Lab {self.name!r} replay data/sample_flowlogs>"
+
+    def flow_logs(self, since=None, until=None, progress: bool = False):
+        from labkit import sampledata
+
+        frame = sampledata.load()
+        if since is not None:
+            frame = frame[frame["start"] >= _utc(since)]
+        if until is not None:
+            frame = frame[frame["start"] <= _utc(until)]
+        return frame
+
+    def insights(self, query: str, since=None, until=None, limit: int | None = None, progress=False):
+        import json
+
+        import pandas as pd
+
+        from labkit import sampledata
+        from labkit.insights import results_to_frame
+        from labkit.logsinsights import run_query
+
+        export = json.loads((sampledata.SAMPLE_DIR / "cloudwatch_export.json").read_text())
+        events = [dict(e, logStreamName=stream) for stream, evs in export["logStreams"].items()
+                  for e in evs]
+        table = pd.DataFrame({
+            "@timestamp": [e["timestamp"] for e in events],
+            "@message": [e["message"] for e in events],
+            "@logStream": [e["logStreamName"] for e in events],
+            "@log": [f"{export.get('accountId', '')}:{export['logGroupName']}"] * len(events),
+            "@ingestionTime": [e.get("ingestionTime", e["timestamp"]) for e in events],
+        })
+        lo = 0 if since is None else int(_utc(since).timestamp() * 1000)
+        hi = 2**62 if until is None else int(_utc(until).timestamp() * 1000)
+        result = run_query(query, table, start_ms=lo, end_ms=hi, limit=limit)
+        frame = results_to_frame(result.to_aws(), result.columns)
+        frame.attrs["statistics"] = result.statistics
+        return frame
+
+    def _no_aws(self, *args, **kwargs):
+        raise LabError("replay mode reads data/sample_flowlogs only: there is no AWS here to build, "
+                       "inspect or tear down; use the offline or live mode for that")
+
+    client = bring_to = teardown = inventory = diagram = _no_aws
+
+
+def _utc(when):
+    import pandas as pd
+
+    stamp = pd.Timestamp(when)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
+
+
+def open_replay(name: str, quiet: bool = False) -> ReplayLab:
+    lab = ReplayLab(name)
+    if not quiet:
+        print(f"Lab {name!r}: replay of data/sample_flowlogs (no AWS, nothing is created)")
+    return lab
