@@ -57,3 +57,35 @@ def _left(answer, lab):
 @exercise("00-mode", "lab.mode holds it")
 def _mode(answer, lab):
     return lab is not None and answer == lab.mode
+
+
+@exercise("05-which-policy", "the trust policy says who may assume the role; which one says what it may do?")
+def _which_policy(answer, lab):
+    return answer == "permissions"
+
+
+@exercise("06-direction-field", "look for 'direction' in the format")
+def _direction_field(answer, lab):
+    return answer == "flow-direction"
+
+
+@exercise("07-probe-port", "the seed guide's example port; nc tried it")
+def _probe_port(answer, lab):
+    return answer == 56121
+
+
+@exercise("08-scans", "filter action == 'REJECT', then keep srcaddr that is not private")
+def _scans(answer, lab):
+    import ipaddress
+
+    df = lab.flow_logs(progress=False)
+    rejected = df[df["action"] == "REJECT"]["srcaddr"].dropna()
+    return answer == int(sum(not ipaddress.ip_address(a).is_private for a in rejected))
+
+
+@exercise("09-probe-query", 'filter action = "REJECT" and srcAddr = "10.0.1.10" | stats count(*) by dstPort')
+def _probe_query(answer, lab):
+    if not isinstance(answer, str):
+        return False
+    result = lab.insights(answer, progress=False)
+    return "dstPort" in result.columns and 56121 in set(result["dstPort"])

@@ -109,3 +109,45 @@ def show_policy(document: dict):
     from IPython.display import Markdown
 
     return Markdown(f"```json\n{json.dumps(document, indent=2)}\n```")
+
+
+def demonstrate_broken_trust(lab):
+    """Build a flow log whose role trusts EC2 instead of flow logs, send a ping, show the failure.
+
+    Everything it makes is tagged and deleted again before it returns.
+    """
+    import pandas as pd
+
+    from labkit.steps.instances import ensure_instances
+    from labkit.steps.traffic import run_command
+    from labkit.steps.vpcs import ensure_vpcs
+    from labkit.tags import lab_filter
+
+    lab.require_write("the broken-trust demonstration")
+    iam, ec2 = lab.client("iam"), lab.client("ec2")
+    name = f"{lab.name}-broken-trust"
+    wrong_trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    arn = iam.create_role(RoleName=name, Path=iam_path(lab), Tags=lab.tags("broken-trust"),
+                          AssumeRolePolicyDocument=json.dumps(wrong_trust))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=name, PolicyName="deliver-to-lab-log-group", PolicyDocument=json.dumps(
+        permissions_policy(lab.account_id, lab.region, log_group_name(lab))))
+    vpc1 = ensure_vpcs(lab, quiet=True).vpc1
+    instances = ensure_instances(lab, quiet=True)
+    flow_log_id = None
+    try:
+        created = ec2.create_flow_logs(
+            ResourceIds=[vpc1.id], ResourceType="VPC", TrafficType="ALL",
+            LogDestinationType="cloud-watch-logs", LogGroupName=f"{log_group_prefix(lab)}broken-demo",
+            DeliverLogsPermissionArn=arn, MaxAggregationInterval=60,
+            TagSpecifications=[{"ResourceType": "vpc-flow-log", "Tags": lab.tags("broken-flowlog")}])
+        flow_log_id = created["FlowLogIds"][0]
+        run_command(lab, instances.instance1.id, f"ping -c 2 {instances.instance2.private_ip}")
+        found = ec2.describe_flow_logs(Filter=lab_filter(lab.name, "broken-flowlog"))["FlowLogs"][0]
+        columns = ["FlowLogId", "DeliverLogsPermissionArn", "DeliverLogsStatus", "DeliverLogsErrorMessage"]
+        return pd.DataFrame([{c: found.get(c) for c in columns}])
+    finally:
+        if flow_log_id:
+            ec2.delete_flow_logs(FlowLogIds=[flow_log_id])
+        iam.delete_role_policy(RoleName=name, PolicyName="deliver-to-lab-log-group")
+        iam.delete_role(RoleName=name)

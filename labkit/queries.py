@@ -1,0 +1,118 @@
+"""The AWS sample Logs Insights queries for flow logs, each with the same question asked of pandas.
+
+The lab's flow logs use a custom format, so Logs Insights does not discover
+their fields by itself: every query starts with ``PARSE``, which names the
+fields in the format's order (the same names AWS discovers for the default format).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from labkit.flowlogs import LAB_FIELDS
+
+# AWS's camelCase names for the discovered default fields; the extra v3-v5 fields the same way.
+INSIGHTS_NAMES = {
+    "version": "version", "account-id": "accountId", "interface-id": "interfaceId",
+    "srcaddr": "srcAddr", "dstaddr": "dstAddr", "srcport": "srcPort", "dstport": "dstPort",
+    "protocol": "protocol", "packets": "packets", "bytes": "bytes", "start": "start", "end": "end",
+    "action": "action", "log-status": "logStatus", "vpc-id": "vpcId", "subnet-id": "subnetId",
+    "instance-id": "instanceId", "tcp-flags": "tcpFlags", "type": "type",
+    "pkt-srcaddr": "pktSrcAddr", "pkt-dstaddr": "pktDstAddr", "flow-direction": "flowDirection",
+    "traffic-path": "trafficPath",
+}
+PARSE = (f'parse @message "{" ".join("*" for _ in LAB_FIELDS)}" as '
+         + ", ".join(INSIGHTS_NAMES[f] for f in LAB_FIELDS))
+
+
+@dataclass(frozen=True)
+class SampleQuery:
+    title: str
+    query: str
+    pandas: Callable[[pd.DataFrame], pd.DataFrame]
+
+
+def _traffic(df: pd.DataFrame) -> pd.DataFrame:
+    return df[df["log_status"] == "OK"]
+
+
+def _top(frame: pd.DataFrame, by: list[str], value: str, name: str, n: int) -> pd.DataFrame:
+    out = frame.groupby(by, observed=True)[value].sum().rename(name).reset_index()
+    return out.sort_values([name, *by], ascending=[False, *[True] * len(by)]).head(n)
+
+
+def _in_subnet(series: pd.Series, cidr: str) -> pd.Series:
+    import ipaddress
+
+    network = ipaddress.ip_network(cidr)
+    return series.map(lambda a: a is not None and a is not pd.NA and ipaddress.ip_address(a) in network)
+
+
+SAMPLE_QUERIES = [
+    SampleQuery(
+        "Top 10 source/destination pairs by packets",
+        f"{PARSE}\n| stats sum(packets) as packetsTransferred by srcAddr, dstAddr"
+        "\n| sort packetsTransferred desc, srcAddr asc, dstAddr asc\n| limit 10",
+        lambda df: _top(_traffic(df), ["srcaddr", "dstaddr"], "packets", "packetsTransferred", 10),
+    ),
+    SampleQuery(
+        "Bytes to each destination from subnet 10.0.1.0/24",
+        f"{PARSE}\n| filter isIpv4InSubnet(srcAddr, \"10.0.1.0/24\")"
+        "\n| stats sum(bytes) as bytesTransferred by dstAddr\n| sort bytesTransferred desc, dstAddr asc"
+        "\n| limit 15",
+        lambda df: _top(_traffic(df)[_in_subnet(_traffic(df)["srcaddr"], "10.0.1.0/24")],
+                        ["dstaddr"], "bytes", "bytesTransferred", 15),
+    ),
+    SampleQuery(
+        "Rejected traffic by source and destination port",
+        f"{PARSE}\n| filter action = \"REJECT\"\n| stats count(*) as rejected by srcAddr, dstPort"
+        "\n| sort rejected desc, srcAddr asc, dstPort asc\n| limit 20",
+        lambda df: (df[df["action"] == "REJECT"].groupby(["srcaddr", "dstport"], observed=True)
+                    .size().rename("rejected").reset_index()
+                    .sort_values(["rejected", "srcaddr", "dstport"], ascending=[False, True, True])
+                    .head(20)),
+    ),
+    SampleQuery(
+        "REJECT records per minute",
+        f"{PARSE}\n| filter action = \"REJECT\"\n| stats count(*) as rejected by bin(1m) as minute"
+        "\n| sort minute",
+        lambda df: (df[df["action"] == "REJECT"].assign(minute=lambda d: d["start"].dt.floor("1min"))
+                    .groupby("minute").size().rename("rejected").reset_index()),
+    ),
+    SampleQuery(
+        "UDP sources",
+        f"{PARSE}\n| filter protocol = 17\n| stats count(*) as records by srcAddr"
+        "\n| sort records desc, srcAddr asc",
+        lambda df: (df[df["protocol_name"] == "UDP"].groupby("srcaddr", observed=True).size()
+                    .rename("records").reset_index()
+                    .sort_values(["records", "srcaddr"], ascending=[False, True])),
+    ),
+    SampleQuery(
+        "SKIPDATA records per hour",
+        f"{PARSE}\n| filter logStatus = \"SKIPDATA\"\n| stats count(*) as skipped by bin(1h) as hour"
+        "\n| sort hour",
+        lambda df: (df[df["log_status"] == "SKIPDATA"]
+                    .assign(hour=lambda d: d["event_timestamp"].dt.floor("1h"))
+                    .groupby("hour").size().rename("skipped").reset_index()),
+    ),
+]
+
+
+def same_answer(insights: pd.DataFrame, by_pandas: pd.DataFrame) -> bool:
+    """True when both tools give the same rows (column names and number types aside)."""
+    if len(insights) != len(by_pandas):
+        return False
+    if insights.empty:
+        return True
+    left = insights.astype(str).to_numpy().tolist()
+    right = by_pandas.astype(str).to_numpy().tolist()
+    norm = [[_norm(v) for v in row] for row in left]
+    return norm == [[_norm(v) for v in row] for row in right]
+
+
+def _norm(value: str) -> str:
+    # Insights prints times as "2026-01-15 10:00:00.000"; pandas as "2026-01-15 10:00:00+00:00".
+    return value.replace("+00:00", "").replace(".000", "")
