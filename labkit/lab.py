@@ -12,7 +12,7 @@ import functools
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from labkit import config
 from labkit.emulator import process as emulator_process
@@ -171,7 +171,7 @@ def _open_live(name, region, confirm_account, session, quiet) -> Lab:
     except NoCredentialsError:
         raise LabError("live mode: no AWS credentials found: run `aws configure` or "
                        "`aws sso login`, or set LABKIT_PROFILE; nothing was created") from None
-    except (ClientError, EndpointConnectionError) as error:
+    except (ClientError, BotoCoreError) as error:  # expired SSO tokens, no network, bad keys...
         raise LabError(f"live mode: AWS did not accept your credentials: {error}") from None
     account = identity["Account"]
     confirmed = (confirm_account or config.env("LABKIT_CONFIRM_ACCOUNT")) == account

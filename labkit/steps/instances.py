@@ -111,7 +111,8 @@ def ensure_instance(lab, subnet: PublicSubnet, group: SecurityGroup, profile: st
 
 
 def _profile_not_ready(error: ClientError) -> bool:
-    message = error.response["Error"].get("Message", "")
+    # AWS says "... parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name".
+    message = error.response["Error"].get("Message", "").lower()
     return error.response["Error"]["Code"] == "InvalidParameterValue" and "profile" in message
 
 
