@@ -19,8 +19,14 @@ from labkit.emulator.awsproto import AwsError, Call, error_body, parse_call
 log = logging.getLogger("labkit.emulator")
 
 # Hooks register themselves on import.
-HOOK_MODULES = ["labkit.emulator.strictness"]
+HOOK_MODULES = [
+    "labkit.emulator.strictness",
+    "labkit.emulator.flow_log_rules",
+    "labkit.emulator.ssm_commands",
+    "labkit.emulator.logs_api",
+]
 # Called when moto's state is reset (POST /moto-api/reset), so that our state is reset with it.
+# (ssm_commands and logs_api append their reset functions here when they are imported.)
 RESET_CALLBACKS: list = []
 
 

@@ -1,0 +1,355 @@
+"""CloudWatch Logs reads answered from our columnar store, Logs Insights for real.
+
+moto keeps groups and streams (their metadata); events live in
+:mod:`logstore`. ``PutLogEvents`` is validated and answered by moto, then its
+accepted events move into our store. ``GetLogEvents``, ``FilterLogEvents``,
+``StartQuery``, ``GetQueryResults``, ``StopQuery``, ``DescribeQueries`` and
+``GetLogRecord`` are answered here. Queries run to completion inside
+``StartQuery`` (a lab's groups are small), so the first ``GetQueryResults``
+already says ``Complete``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from labkit.emulator import delivery, logstore, moto_state
+from labkit.emulator.awsproto import AwsError, Call, json_body
+from labkit.emulator.hooks import after, before
+from labkit.logsinsights import (
+    EventTable,
+    InvalidFilterPatternError,
+    MalformedQueryError,
+    parse_query,
+    run_query,
+)
+
+MAX_EVENTS = 10_000
+MAX_LOG_GROUPS_PER_QUERY = 50
+
+
+def _group_name(params: dict, *, required: bool = True) -> str | None:
+    name = params.get("logGroupName")
+    ident = params.get("logGroupIdentifier")
+    if name and ident:
+        raise AwsError("InvalidParameterException",
+                       "LogGroup name and LogGroup ARN are mutually exclusive parameters.")
+    name = name or _name_of(ident)
+    if not name and required:
+        raise AwsError("InvalidParameterException",
+                       "Either logGroupName or logGroupIdentifier should be specified.")
+    return name
+
+
+def _name_of(identifier: str | None) -> str | None:
+    if not identifier:
+        return None
+    if identifier.startswith("arn:"):
+        rest = identifier.split(":log-group:", 1)[-1]
+        return rest[:-2] if rest.endswith(":*") else rest
+    return identifier
+
+
+def _moto_group(region: str, name: str):
+    group = moto_state.logs(region).groups.get(name)
+    if group is None:
+        raise AwsError("ResourceNotFoundException", "The specified log group does not exist.")
+    return group
+
+
+# ---- writing ------------------------------------------------------------------------------
+
+
+@after("logs", "PutLogEvents")
+def move_put_events(call: Call, body: bytes):
+    name = _group_name(call.params, required=False)
+    stream_name = call.params.get("logStreamName")
+    group = moto_state.logs(call.region).groups.get(name or "")
+    stream = group.streams.get(stream_name) if group else None
+    if stream is None or not stream.events:
+        return
+    events, stream.events = stream.events, []
+    store = logstore.group(call.region, name)
+    ingestion = int(events[-1].ingestion_time)
+    ts = [int(e.timestamp) for e in events]
+    store.append(stream_name, ts, [e.message for e in events], ingestion)
+    delivery.note_events(stream, ts, [], ingestion)
+
+
+@after("logs", "DeleteLogGroup")
+def forget_group(call: Call, body: bytes):
+    logstore.drop_group(call.region, _group_name(call.params, required=False) or "")
+
+
+@after("logs", "DeleteLogStream")
+def forget_stream(call: Call, body: bytes):
+    store = logstore.group(call.region, _group_name(call.params, required=False) or "", create=False)
+    if store is not None:
+        store.drop_stream(call.params.get("logStreamName", ""))
+
+
+# ---- GetLogEvents / FilterLogEvents -------------------------------------------------------
+
+
+def _limit(params: dict) -> int:
+    limit = params.get("limit")
+    if limit is None:
+        return MAX_EVENTS
+    limit = int(limit)
+    if not 1 <= limit <= MAX_EVENTS:
+        raise AwsError("InvalidParameterException",
+                       f"1 validation error detected: Value '{limit}' at 'limit' failed to satisfy "
+                       "constraint: Member must have value less than or equal to 10000")
+    return limit
+
+
+@before("logs", "GetLogEvents")
+def get_log_events(call: Call):
+    p = call.params
+    name = _group_name(p)
+    group = _moto_group(call.region, name)
+    stream_name = p.get("logStreamName", "")
+    if stream_name not in group.streams:
+        raise AwsError("ResourceNotFoundException", "The specified log stream does not exist.")
+    limit = _limit(p)
+    store = logstore.group(call.region, name)
+    rows = store.select(streams=[stream_name], start=p.get("startTime"), end=p.get("endTime"),
+                        end_inclusive=False)
+    n = len(rows)
+    token = p.get("nextToken")
+    if token:
+        kind, _, pos = token.partition("/")
+        if kind not in ("f", "b") or not pos.isdigit():
+            raise AwsError("InvalidParameterException", "The specified nextToken is invalid.")
+        pos = min(int(pos), n)
+        lo, hi = (pos, min(n, pos + limit)) if kind == "f" else (max(0, pos - limit), pos)
+    elif p.get("startFromHead"):
+        lo, hi = 0, min(n, limit)
+    else:
+        lo, hi = max(0, n - limit), n
+    page = rows[lo:hi]
+    messages = store.messages(page)
+    events = [
+        {"timestamp": int(store.ts[r]), "message": m, "ingestionTime": int(store.ingestion[r])}
+        for r, m in zip(page.tolist(), messages, strict=True)
+    ]
+    return json_body({"events": events, "nextForwardToken": f"f/{hi:056d}",
+                      "nextBackwardToken": f"b/{lo:056d}"})
+
+
+@before("logs", "FilterLogEvents")
+def filter_log_events(call: Call):
+    p = call.params
+    name = _group_name(p)
+    _moto_group(call.region, name)
+    if p.get("logStreamNames") and p.get("logStreamNamePrefix"):
+        raise AwsError("InvalidParameterException",
+                       "logStreamNames and logStreamNamePrefix are mutually exclusive parameters.")
+    limit = _limit(p)
+    store = logstore.group(call.region, name)
+    try:
+        rows = store.select(streams=p.get("logStreamNames"), prefix=p.get("logStreamNamePrefix"),
+                            start=p.get("startTime"), end=p.get("endTime"),
+                            pattern=p.get("filterPattern"))
+    except InvalidFilterPatternError as exc:
+        raise AwsError("InvalidParameterException", exc.message) from exc
+    start_at = 0
+    if p.get("nextToken"):
+        token = logstore.decode_token(p["nextToken"])
+        if not token or "last" not in token:
+            raise AwsError("InvalidParameterException", "The specified nextToken is invalid.")
+        last_ts, last_row = token["last"]
+        ts = store.ts[rows]
+        later = (ts > last_ts) | ((ts == last_ts) & (rows > last_row))
+        start_at = int(np.argmax(later)) if later.any() else len(rows)
+    events = store.filter_page(rows, start_at, limit)
+    answer: dict = {"events": events, "searchedLogStreams": []}
+    if start_at + limit < len(rows) and events:
+        last = rows[start_at + len(events) - 1]
+        answer["nextToken"] = logstore.encode_token({"last": [int(store.ts[last]), int(last)]})
+    return json_body(answer)
+
+
+# ---- Logs Insights ------------------------------------------------------------------------
+
+
+@dataclass
+class _Query:
+    query_id: str
+    query_string: str
+    groups: list[str]
+    created_ms: int
+    status: str
+    results: list = field(default_factory=list)
+    statistics: dict = field(default_factory=dict)
+    table: EventTable | None = None
+    region: str = "us-east-1"
+
+
+QUERIES: OrderedDict[str, _Query] = OrderedDict()
+
+
+def reset() -> None:
+    QUERIES.clear()
+
+
+def _query_groups(call: Call) -> list[str]:
+    p = call.params
+    given = [k for k in ("logGroupName", "logGroupNames", "logGroupIdentifiers") if p.get(k)]
+    if len(given) > 1:
+        raise AwsError("InvalidParameterException",
+                       "Only one of logGroupName, logGroupNames, logGroupIdentifiers may be specified")
+    names = []
+    if p.get("logGroupName"):
+        names = [p["logGroupName"]]
+    elif p.get("logGroupNames"):
+        names = list(p["logGroupNames"])
+    elif p.get("logGroupIdentifiers"):
+        names = [_name_of(i) for i in p["logGroupIdentifiers"]]
+    if not names and "SOURCE" not in (p.get("queryString") or ""):
+        raise AwsError("InvalidParameterException",
+                       "Either logGroupName, logGroupNames or logGroupIdentifiers must be specified")
+    if len(names) > MAX_LOG_GROUPS_PER_QUERY:
+        raise AwsError("InvalidParameterException", "Query can have at most 50 log groups")
+    groups = moto_state.logs(call.region).groups
+    for n in names:
+        if n not in groups:
+            raise AwsError("ResourceNotFoundException", f"Log group '{n}' does not exist")
+    return names
+
+
+def _malformed(exc: MalformedQueryError):
+    body = json.dumps({
+        "__type": "MalformedQueryException",
+        "message": exc.message,
+        "queryCompileError": exc.query_compile_error(),
+    }).encode()
+    headers = [("Content-Type", "application/x-amz-json-1.1"),
+               ("x-amzn-RequestId", str(uuid.uuid4())), ("Content-Length", str(len(body)))]
+    return "400 Bad Request", headers, body
+
+
+def _table(region: str, names: list[str]) -> EventTable:
+    stores = [logstore.group(region, n) for n in names]
+    for s in stores:
+        s.flush()
+    if len(stores) == 1:
+        return stores[0].table
+    frames = [s.table._base for s in stores if len(s.table)]
+    if not frames:
+        return EventTable()
+    combined = {c: pd.concat([pd.Series(f[c]).astype(object if c in ("@logStream", "@log") else f[c].dtype)
+                              for f in frames], ignore_index=True)
+                for c in frames[0]}
+    return EventTable(pd.DataFrame(combined))
+
+
+@before("logs", "StartQuery")
+def start_query(call: Call):
+    p = call.params
+    names = _query_groups(call)
+    text = p.get("queryString") or ""
+    start, end = p.get("startTime"), p.get("endTime")
+    if start is None or end is None:
+        raise AwsError("InvalidParameterException", "startTime and endTime are required")
+    if int(end) < int(start):
+        raise AwsError("InvalidParameterException", "End time should not be before the start time")
+    try:
+        query = parse_query(text)
+    except MalformedQueryError as exc:
+        return _malformed(exc)
+    limit = p.get("limit")
+    if limit is not None and not 1 <= int(limit) <= MAX_EVENTS:
+        raise AwsError("InvalidParameterException", "limit must be between 1 and 10000")
+    table = _table(call.region, names)
+    result = run_query(query, table, start_ms=int(start) * 1000, end_ms=int(end) * 1000 + 999,
+                       limit=limit)
+    stats = dict(result.statistics)
+    stats.update(estimatedRecordsSkipped=0.0, estimatedBytesSkipped=0.0,
+                 logGroupsScanned=float(len(names)))
+    query_id = str(uuid.uuid4())
+    QUERIES[query_id] = _Query(query_id, text, names, int(time.time() * 1000), "Complete",
+                               result.to_aws(), stats, table, call.region)
+    while len(QUERIES) > 200:
+        QUERIES.popitem(last=False)
+    return json_body({"queryId": query_id})
+
+
+def _query(call: Call) -> _Query:
+    q = QUERIES.get(call.params.get("queryId", ""))
+    if q is None:
+        raise AwsError("ResourceNotFoundException", "Query does not exist.")
+    return q
+
+
+@before("logs", "GetQueryResults")
+def get_query_results(call: Call):
+    q = _query(call)
+    return json_body({"queryLanguage": "CWLI", "results": q.results, "statistics": q.statistics,
+                      "status": q.status})
+
+
+@before("logs", "StopQuery")
+def stop_query(call: Call):
+    q = _query(call)
+    if q.status in ("Scheduled", "Running"):
+        q.status = "Cancelled"
+        return json_body({"success": True})
+    return json_body({"success": False})
+
+
+@before("logs", "DescribeQueries")
+def describe_queries(call: Call):
+    p = call.params
+    wanted_group = p.get("logGroupName")
+    status = p.get("status")
+    rows = []
+    for q in reversed(QUERIES.values()):
+        if q.region != call.region:
+            continue
+        if wanted_group and wanted_group not in q.groups:
+            continue
+        if status and q.status != status:
+            continue
+        rows.append({"queryLanguage": "CWLI", "queryId": q.query_id, "queryString": q.query_string,
+                     "status": q.status, "createTime": q.created_ms,
+                     "logGroupName": q.groups[0] if q.groups else ""})
+    limit = int(p.get("maxResults") or 1000)
+    return json_body({"queries": rows[:limit]})
+
+
+@before("logs", "GetLogRecord")
+def get_log_record(call: Call):
+    ptr = call.params.get("logRecordPointer", "")
+    tables = [q.table for q in reversed(QUERIES.values()) if q.region == call.region and q.table]
+    tables += [s.table for (region, _n), s in logstore.STORES.items() if region == call.region]
+    for table in tables:
+        try:
+            row = table.row_of_ptr(ptr)
+            if row < len(table) and table.ptr(row) == ptr:
+                return json_body({"logRecord": table.get_log_record(ptr)})
+        except (ValueError, IndexError, TypeError):
+            continue
+    raise AwsError("InvalidParameterException", "The specified log record pointer is not valid.")
+
+
+def _reset_all() -> None:
+    logstore.reset()
+    reset()
+
+
+def _register_reset() -> None:
+    from labkit.emulator import layer
+
+    if _reset_all not in layer.RESET_CALLBACKS:
+        layer.RESET_CALLBACKS.append(_reset_all)
+
+
+_register_reset()

@@ -1,0 +1,228 @@
+"""Our own store of CloudWatch Logs events: columnar, one per (region, log group).
+
+moto keeps every event as a Python object and re-filters all of them for each
+``FilterLogEvents`` page (about 100 s to page through a million events). Here a
+group's events live in a :class:`labkit.logsinsights.EventTable` (the same table
+Logs Insights queries run on) plus a few numpy columns for paging:
+
+- appends are buffered and folded into the table in one step at the next read,
+  so a delivery costs one list append, not a copy of the group;
+- the order AWS returns events in (timestamp, then arrival) is one cached
+  ``argsort``; a FilterLogEvents result (its row numbers) is cached per request
+  shape, and its ``nextToken`` names that result and a position in it, so each
+  page is a slice. A token whose result was evicted is re-run and resumed after
+  the last event returned, so paging stays stable when events arrive between pages.
+
+moto keeps the metadata (groups, streams, creation times, storedBytes); the
+events themselves are only here.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from labkit.logsinsights import EventTable, compile_filter_pattern
+
+ACCOUNT_ID = "123456789012"
+_serials = itertools.count(1)
+
+
+@dataclass
+class _Chunk:
+    stream: str
+    timestamps: np.ndarray  # int64 ms
+    messages: list[str]
+    ingestion_ms: int
+
+
+@dataclass
+class GroupStore:
+    region: str
+    name: str
+    serial: int = field(default_factory=lambda: next(_serials))
+    table: EventTable = field(default_factory=EventTable)
+    pending: list[_Chunk] = field(default_factory=list)
+    ts: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    ingestion: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    stream_codes: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
+    stream_names: list[str] = field(default_factory=list)
+    stream_index: dict[str, int] = field(default_factory=dict)
+    version: int = 0
+    _order: np.ndarray | None = None
+    _results: OrderedDict = field(default_factory=OrderedDict)
+    pending_count: int = 0
+
+    # ---- writing ---------------------------------------------------------------------
+    def append(self, stream: str, timestamps, messages: list[str], ingestion_ms: int) -> None:
+        if not len(messages):
+            return
+        ts = np.asarray(timestamps, dtype=np.int64)
+        self.pending.append(_Chunk(stream, ts, list(messages), ingestion_ms))
+        self.pending_count += len(messages)
+        self.version += 1
+
+    def __len__(self) -> int:
+        return len(self.ts) + self.pending_count
+
+    def flush(self) -> None:
+        """Fold buffered events into the table (one append, however many deliveries)."""
+        if not self.pending:
+            return
+        chunks, self.pending, self.pending_count = self.pending, [], 0
+        codes, ts, ingest, messages, streams = [], [], [], [], []
+        for chunk in chunks:
+            code = self.stream_index.get(chunk.stream)
+            if code is None:
+                code = self.stream_index[chunk.stream] = len(self.stream_names)
+                self.stream_names.append(chunk.stream)
+            n = len(chunk.messages)
+            codes.append(np.full(n, code, np.int32))
+            ts.append(chunk.timestamps)
+            ingest.append(np.full(n, chunk.ingestion_ms, np.int64))
+            messages.extend(chunk.messages)
+            streams.append(np.full(n, code, np.int32))
+        new_codes = np.concatenate(codes)
+        new_ts = np.concatenate(ts)
+        new_ingest = np.concatenate(ingest)
+        stream_col = pd.Categorical.from_codes(new_codes, categories=list(self.stream_names))
+        frame = pd.DataFrame(
+            {
+                "@timestamp": new_ts,
+                "@message": pd.Series(messages, dtype="str"),
+                "@logStream": stream_col,
+                "@log": pd.Categorical.from_codes(
+                    np.zeros(len(new_ts), np.int32), categories=[f"{ACCOUNT_ID}:{self.name}"]
+                ),
+                "@ingestionTime": new_ingest,
+            }
+        )
+        self.table.append(frame)
+        self.ts = np.concatenate([self.ts, new_ts])
+        self.ingestion = np.concatenate([self.ingestion, new_ingest])
+        self.stream_codes = np.concatenate([self.stream_codes, new_codes])
+        self._order = None
+        self._results.clear()
+
+    def drop_stream(self, stream: str) -> None:
+        """Forget one stream's events (DeleteLogStream): rebuild the table without them."""
+        self.flush()
+        code = self.stream_index.get(stream)
+        if code is None or not len(self.ts):
+            return
+        keep = self.stream_codes != code
+        messages = self.messages(np.flatnonzero(keep))
+        names = [self.stream_names[c] for c in self.stream_codes[keep]]
+        ts, ingest = self.ts[keep], self.ingestion[keep]
+        fresh = GroupStore(self.region, self.name)
+        for name in dict.fromkeys(names):
+            rows = [i for i, n in enumerate(names) if n == name]
+            for ing in np.unique(ingest[rows]):
+                sub = [r for r in rows if ingest[r] == ing]
+                fresh.append(name, ts[sub], [messages[r] for r in sub], int(ing))
+        fresh.flush()
+        self.__dict__.update({k: v for k, v in fresh.__dict__.items() if k not in ("serial",)})
+        self.version += 1
+
+    # ---- reading ---------------------------------------------------------------------
+    @property
+    def order(self) -> np.ndarray:
+        """Row numbers in AWS's order: by timestamp, then by arrival."""
+        self.flush()
+        if self._order is None:
+            self._order = np.argsort(self.ts, kind="stable")
+        return self._order
+
+    def messages(self, rows: np.ndarray) -> list[str]:
+        self.flush()
+        if not len(rows):
+            return []
+        return self.table._base["@message"].take(rows).tolist()
+
+    def event_id(self, row: int) -> str:
+        return f"{self.serial:08d}{int(self.ts[row]):016d}{row:012d}"
+
+    def select(self, *, streams=None, prefix=None, start=None, end=None, end_inclusive=True,
+               pattern: str | None = None) -> np.ndarray:
+        """Row numbers matching, in AWS's order. Cached per request shape until the next append."""
+        key = json.dumps([sorted(streams) if streams else None, prefix, start, end, end_inclusive,
+                          pattern or ""])
+        hit = self._results.get(key)
+        order = self.order  # flushes
+        if hit is not None:
+            self._results.move_to_end(key)
+            return hit
+        rows = order
+        if streams is not None or prefix is not None:
+            wanted = [self.stream_index[s] for s in (streams or []) if s in self.stream_index]
+            if prefix is not None:
+                wanted = [i for i, n in enumerate(self.stream_names) if n.startswith(prefix)]
+            rows = rows[np.isin(self.stream_codes[rows], np.asarray(wanted, np.int32))]
+        if start is not None:
+            rows = rows[self.ts[rows] >= int(start)]
+        if end is not None:
+            rows = rows[self.ts[rows] <= int(end)] if end_inclusive else rows[self.ts[rows] < int(end)]
+        if pattern and len(rows):
+            matcher = compile_filter_pattern(pattern)
+            col = self.table._base["@message"]
+            subset = col if len(rows) == len(col) else col.take(rows).reset_index(drop=True)
+            if len(rows) == len(col):
+                mask = np.asarray(matcher(subset), dtype=bool)[rows]
+            else:
+                mask = np.asarray(matcher(subset), dtype=bool)
+            rows = rows[mask]
+        self._results[key] = rows
+        while len(self._results) > 16:
+            self._results.popitem(last=False)
+        return rows
+
+    def filter_page(self, rows: np.ndarray, start_at: int, limit: int) -> list[dict]:
+        page = rows[start_at:start_at + limit]
+        msgs = self.messages(page)
+        return [
+            {
+                "logStreamName": self.stream_names[self.stream_codes[r]],
+                "timestamp": int(self.ts[r]),
+                "message": m,
+                "ingestionTime": int(self.ingestion[r]),
+                "eventId": self.event_id(int(r)),
+            }
+            for r, m in zip(page.tolist(), msgs, strict=True)
+        ]
+
+
+# ---- the registry -------------------------------------------------------------------------
+
+STORES: dict[tuple[str, str], GroupStore] = {}
+
+
+def group(region: str, name: str, *, create: bool = True) -> GroupStore | None:
+    store = STORES.get((region, name))
+    if store is None and create:
+        store = STORES[(region, name)] = GroupStore(region, name)
+    return store
+
+
+def drop_group(region: str, name: str) -> None:
+    STORES.pop((region, name), None)
+
+
+def reset() -> None:
+    STORES.clear()
+
+
+def encode_token(payload: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode()
+
+
+def decode_token(token: str) -> dict | None:
+    try:
+        return json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, TypeError):
+        return None
