@@ -4,7 +4,9 @@ Two routes, both vectorised (no Python loop per record):
 
 * Fast route, for tidy text (single spaces, no comments, no repeated header): pyarrow's
   CSV reader with ``delimiter=" "`` and every column typed (int32 / int64 / string, ``-``
-  as null). A cheap byte scan decides whether the text is tidy.
+  as null; the categorical string columns read dictionary-encoded). Nothing scans the
+  text first: untidy text makes the typed read raise, or leaves a trace in a string
+  value (a tab, ``#``, an empty field, a header token) that ``fast_result_ok`` finds.
 * Robust route, for everything else and whenever the fast route raises: the text is
   split into an Arrow array of lines (line number = position + 1), comments stripped,
   runs of blanks collapsed, blank and header lines dropped, fields counted with
@@ -18,6 +20,7 @@ Both routes give the same "raw" schema (int32, int64 for times and counters, str
 
 from __future__ import annotations
 
+import ctypes
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -143,9 +146,8 @@ def _bad(source: str, line: int, reason: str, text: str) -> dict:
 def is_tidy(data: bytes) -> bool:
     """Cheap first check (single-byte ``memchr`` scans): no tab, ``#``, ``\\v``, ``\\f``.
 
-    Runs of spaces, leading or trailing spaces and repeated headers are caught after
-    the fast read instead (``fast_result_ok``): they give empty fields, values that do
-    not convert, or a header token in the first column.
+    Used for in-memory bytes. Files are not pre-scanned: ``fast_result_ok`` finds the
+    same characters after the fast read (see there).
     """
     if data[:1] in (b" ", b"\n"):
         return False
@@ -159,22 +161,86 @@ def has_untidy_bytes(data) -> bool:
     return any(p in data for p in _UNTIDY)
 
 
+def _load_memchr():
+    try:
+        libc = ctypes.CDLL(None)
+        fn = libc.memchr
+    except (OSError, AttributeError, TypeError):
+        return None
+    fn.restype = ctypes.c_void_p
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]
+    return fn
+
+
+_MEMCHR = _load_memchr()
+
+
+def _string_data_has_untidy(arr: pa.Array) -> bool:
+    """Any untidy byte in the character data of a string array, read in place
+    (libc ``memchr`` on the Arrow buffer; numpy if that is not available)."""
+    if len(arr) == 0 or arr.null_count == len(arr):
+        return False
+    offsets_buf, data_buf = arr.buffers()[1], arr.buffers()[2]
+    if data_buf is None:
+        return False
+    width = 8 if pa.types.is_large_string(arr.type) else 4
+    offsets = np.frombuffer(offsets_buf, np.int64 if width == 8 else np.int32)
+    start, end = int(offsets[arr.offset]), int(offsets[arr.offset + len(arr)])
+    if end <= start:
+        return False
+    if _MEMCHR is not None:
+        base = data_buf.address + start
+        return any(_MEMCHR(base, p[0], end - start) for p in _UNTIDY)
+    data = np.frombuffer(data_buf, np.uint8)[start:end]
+    return bool(np.isin(data, np.frombuffer(b"".join(_UNTIDY), np.uint8)).any())
+
+
 def fast_result_ok(table: pa.Table, header_token: str | None) -> bool:
-    """False when a fast read may have swallowed untidy text (then use the robust route)."""
+    """False when a fast read may have swallowed untidy text (then use the robust route).
+
+    Every untidy character of the text ends up in a string value (checked here), in an
+    integer field (the typed read raised) or changes the field count (it raised):
+
+    * a tab, ``#``, ``\\v`` or ``\\f`` inside a string value;
+    * an empty string value: ``"a  b"``, ``" a"``, ``"a "``;
+    * a repeated header line read as a record (its first token in the first column).
+    """
     for i, col in enumerate(table.columns):
-        if not pa.types.is_string(col.type):
+        if pa.types.is_dictionary(col.type):
+            chunks = [ch.dictionary for ch in col.chunks]
+        elif pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            chunks = col.chunks
+        else:
             continue
-        if pc.any(pc.equal(col, "")).as_py():
+        if not chunks:
+            continue
+        for ch in chunks:
+            if _string_data_has_untidy(ch):
+                return False
+        values = pa.chunked_array(chunks, type=chunks[0].type)
+        if pc.any(pc.equal(values, "")).as_py():
             return False  # "a  b", " a", "a ": an empty field
-        if i == 0 and header_token and pc.any(pc.equal(col, header_token)).as_py():
+        if i == 0 and header_token and pc.any(pc.equal(values, header_token)).as_py():
             return False  # a repeated header line read as a record
     return True
 
 
-def read_csv_fast(src, fields: Sequence[str], skip_rows: int) -> pa.Table:
-    """pyarrow.csv with every column typed; raises pyarrow.ArrowInvalid on any problem."""
+_DICT_STRING = pa.dictionary(pa.int32(), pa.string())
+
+
+def read_csv_fast(src, fields: Sequence[str], skip_rows: int, dictionaries: bool = True) -> pa.Table:
+    """pyarrow.csv with every column typed; raises pyarrow.ArrowInvalid on any problem.
+
+    With ``dictionaries`` the string columns that become categoricals (action,
+    log_status, type, flow_direction) are read dictionary-encoded: the reader hashes
+    them in its worker threads and ``finalize`` only merges the small dictionaries.
+    """
     names = column_names(fields)
     types = {col: raw_type(name) for col, name in zip(names, fields, strict=True)}
+    if dictionaries:
+        for col, name in zip(names, fields, strict=True):
+            if kind_of(name) == "category" and pa.types.is_string(types[col]):
+                types[col] = _DICT_STRING
     return pacsv.read_csv(
         src,
         read_options=pacsv.ReadOptions(
@@ -391,7 +457,16 @@ def concat_raw(tables: Sequence[pa.Table]) -> pa.Table:
         return pa.table({})
     if len(tables) == 1:
         return tables[0]
+    if any(pa.types.is_dictionary(f.type) for t in tables for f in t.schema):
+        tables = [_decode_dictionaries(t) for t in tables]
     return pa.concat_tables(tables, promote_options="default")
+
+
+def _decode_dictionaries(table: pa.Table) -> pa.Table:
+    for i, f in enumerate(table.schema):
+        if pa.types.is_dictionary(f.type):
+            table = table.set_column(i, f.name, table.column(i).cast(f.type.value_type))
+    return table
 
 
 def _sorted_unique(col: pa.ChunkedArray) -> pa.Array:
@@ -400,18 +475,72 @@ def _sorted_unique(col: pa.ChunkedArray) -> pa.Array:
 
 
 def _with_dictionary(indices: pa.ChunkedArray, dictionary: pa.Array) -> pa.ChunkedArray:
-    chunks = [pa.DictionaryArray.from_arrays(ch, dictionary) for ch in indices.chunks]
+    chunks = [pa.DictionaryArray.from_arrays(ch, dictionary, safe=False) for ch in indices.chunks]
     if not chunks:
         chunks = [pa.DictionaryArray.from_arrays(pa.array([], pa.int32()), dictionary)]
     return pa.chunked_array(chunks, type=pa.dictionary(pa.int32(), dictionary.type))
 
 
+_LUT_SPAN = 1 << 16
+
+
+def _small_int_codes(col: pa.ChunkedArray) -> tuple[pa.Array, pa.ChunkedArray] | None:
+    """(sorted unique values, int32 codes) of an integer column with a small range
+    (protocol, tcp_flags, traffic_path): a lookup table instead of hashing."""
+    if not pa.types.is_integer(col.type) or col.null_count == len(col):
+        return None
+    lo, hi = (v.as_py() for v in pc.min_max(col).values())
+    if hi - lo >= _LUT_SPAN:
+        return None
+    vals = pc.subtract(col, pa.scalar(lo, col.type)).cast(pa.int32()).fill_null(0).to_numpy()
+    valid = pc.is_valid(col).to_numpy() if col.null_count else None
+    present = np.bincount(vals if valid is None else vals[valid], minlength=hi - lo + 1) > 0
+    uniq = np.flatnonzero(present)
+    lut = np.zeros(hi - lo + 1, np.int32)
+    lut[uniq] = np.arange(len(uniq), dtype=np.int32)
+    mask = None if valid is None else ~valid
+    codes = pa.chunked_array([pa.array(lut[vals], pa.int32(), mask=mask)])
+    return pa.array(uniq + lo).cast(col.type), codes
+
+
+def _dictionary_codes(col: pa.ChunkedArray) -> tuple[pa.Array, pa.ChunkedArray]:
+    """(sorted unique values, int32 codes): each chunk's small dictionary (read
+    dictionary-encoded, or ``dictionary_encode``) is merged, sorted, and the chunk's
+    codes remapped with a ``take`` (skipped where the dictionary is already that)."""
+    if pa.types.is_dictionary(col.type):
+        parts = [(ch.dictionary, ch.indices.cast(pa.int32())) for ch in col.chunks]
+        value_type = col.type.value_type
+    else:
+        parts = [((e := pc.dictionary_encode(ch)).dictionary, e.indices) for ch in col.chunks]
+        value_type = col.type
+    if not parts:
+        return pa.array([], value_type), pa.chunked_array([], pa.int32())
+    first = parts[0][0]
+    if all(d.equals(first) for d, _ in parts[1:]):
+        dicts = [first]
+    else:
+        dicts = [d for d, _ in parts]
+    uniq = _sorted_unique(pa.chunked_array(dicts, type=value_type))
+    codes = []
+    cache: dict[int, pa.Array | None] = {}
+    for d, i in parts:
+        key = 0 if len(dicts) == 1 else id(d)
+        if key not in cache:
+            tr = pc.index_in(d, value_set=uniq)
+            same = len(tr) == len(uniq) and tr.equals(pa.array(np.arange(len(uniq), dtype=np.int32)))
+            cache[key] = None if same else tr
+        tr = cache[key]
+        codes.append(i if tr is None else tr.take(i))
+    return uniq, pa.chunked_array(codes, type=pa.int32())
+
+
 def _categorical(col: pa.ChunkedArray, namer=None) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
-    """(categorical of the values, categorical of their names) sharing the same codes."""
-    uniq = _sorted_unique(col)
-    idx = pc.index_in(col, value_set=uniq)
-    if isinstance(idx, pa.Array):
-        idx = pa.chunked_array([idx])
+    """(categorical of the values, categorical of their names) sharing the same codes.
+
+    ``namer`` runs on the few unique values only.
+    """
+    found = _small_int_codes(col)
+    uniq, idx = found if found is not None else _dictionary_codes(col)
     values = _with_dictionary(idx, uniq)
     names = None
     if namer is not None:
@@ -458,6 +587,8 @@ def finalize(raw: pa.Table, fields_of_column: dict[str, str] | None = None) -> p
             arrays.append(_timestamps(col))
             names.append(col_name)
             continue
+        if kind != "category" and pa.types.is_dictionary(col.type):
+            col = col.cast(col.type.value_type)  # e.g. "action_2": a plain string column
         if kind == "category":
             namer = _NAMERS.get(col_name)
             values, labels = _categorical(col, namer[1] if namer else None)

@@ -25,7 +25,6 @@ from labkit.flowlogs.parser import (
     convert_strings,
     fast_result_ok,
     finalize,
-    has_untidy_bytes,
     header_fields,
     is_tidy,
     lines_from_buffer,
@@ -37,7 +36,6 @@ from labkit.flowlogs.parser import (
 TEXT_SUFFIXES = (".log", ".txt", ".gz")
 PARQUET_SUFFIXES = (".parquet",)
 JSON_SUFFIXES = (".json",)
-_SCAN_CHUNK = 1 << 23
 
 _EVENT_TYPE = pa.struct(
     [
@@ -207,9 +205,12 @@ def _read_bytes(data: bytes, source: str, ctx: _Context) -> None:
 
 def _read_text_path(path: Path, ctx: _Context) -> None:
     with open(path, "rb") as fh:
-        first = fh.readline().rstrip(b"\n")
+        first_line = fh.readline()
+    first = first_line.rstrip(b"\n")
     hf = header_fields(first.decode("utf-8", errors="replace").strip())
-    if _file_is_tidy(path):
+    # No scan of the whole file: other untidy text is caught by the typed read or by
+    # fast_result_ok.
+    if first_line[:1] not in (b" ", b"\n"):
         try:
             table = read_csv_fast(str(path), hf or ctx.fields_or(), skip_rows=1 if hf else 0)
             if fast_result_ok(table, hf[0] if hf else None):
@@ -218,23 +219,6 @@ def _read_text_path(path: Path, ctx: _Context) -> None:
         except pa.ArrowInvalid:
             pass
     ctx.add(parse_lines(lines_from_buffer(path.read_bytes()), ctx.fields_or(), str(path)))
-
-
-def _file_is_tidy(path: Path) -> bool:
-    """``is_tidy`` in chunks read into one reused buffer: a big file is never held
-    in memory."""
-    buf = bytearray(_SCAN_CHUNK)
-    view = memoryview(buf)
-    first = True
-    with open(path, "rb", buffering=0) as fh:
-        while n := fh.readinto(buf):
-            chunk = view[:n] if n < _SCAN_CHUNK else buf
-            if first and bytes(view[:1]) in (b" ", b"\n"):
-                return False
-            first = False
-            if has_untidy_bytes(chunk):
-                return False
-    return True
 
 
 # ------------------------------------------------------------------------- parquet
