@@ -251,12 +251,15 @@ def _shades(color: str, n: int, light: float = 0.55) -> list[tuple[float, float,
     return [tuple(base + (1 - base) * light * i / (n - 1)) for i in range(n)]
 
 
-def _top_with_other(sizes: pd.Series, n: int, other: str = "other") -> pd.Series:
+def _top_with_other(sizes: pd.Series, n: int, other: str = "other", keep=()) -> pd.Series:
+    """The n largest slices, plus every label in ``keep``, and the rest summed as ``other``."""
     sizes = sizes.sort_values(ascending=False, kind="stable")
-    if len(sizes) <= n:
+    chosen = [label for label in sizes.index if label in set(keep)]
+    chosen += [label for label in sizes.index if label not in chosen][: max(n - len(chosen), 0)]
+    if len(chosen) == len(sizes):
         return sizes
-    top = sizes.iloc[:n].copy()
-    top[other] = sizes.iloc[n:].sum()
+    top = sizes[[label for label in sizes.index if label in chosen]].copy()
+    top[other] = sizes.drop(chosen).sum()
     return top
 
 
@@ -268,13 +271,15 @@ def _check_n(n: int, chart: str, name: str = "n") -> None:
 # --------------------------------------------------------------------------- charts
 
 
-def accept_reject_pie(df: pd.DataFrame, top_n: int = 5, value: str = "records") -> Figure:
+def accept_reject_pie(df: pd.DataFrame, top_n: int = 5, value: str = "records",
+                      highlight_ports=()) -> Figure:
     """The seed guide's chart, from real records: a donut of ACCEPT vs REJECT.
 
     The inner ring is ACCEPT against REJECT. The outer ring splits ACCEPT by protocol and
     REJECT by protocol and destination port (the ``top_n`` largest, the rest as "other").
     ``value`` is what is counted: "records" (default), "packets" or "bytes". The legend
-    gives every slice with its count and its share of the total.
+    gives every slice with its count and its share of the total. Rejected destination ports
+    in ``highlight_ports`` always get a slice of their own (the lab's probe, 56121).
     """
     chart = "accept_reject_pie"
     _check_value(value, chart)
@@ -294,8 +299,10 @@ def accept_reject_pie(df: pd.DataFrame, top_n: int = 5, value: str = "records") 
     rej = action == "REJECT"
     accept_sizes = w[acc].groupby(protocol_labels(rows[acc]), sort=False).sum()
     accept_sizes = accept_sizes[accept_sizes > 0].sort_values(ascending=False, kind="stable")
-    reject_sizes = w[rej].groupby(port_labels(rows[rej]), sort=False).sum()
-    reject_sizes = _top_with_other(reject_sizes[reject_sizes > 0], top_n)
+    labels = port_labels(rows[rej])
+    reject_sizes = w[rej].groupby(labels, sort=False).sum()
+    keep = set(labels[rows.loc[rej, "dstport"].isin(list(highlight_ports)).fillna(False).to_numpy()])
+    reject_sizes = _top_with_other(reject_sizes[reject_sizes > 0], top_n, keep=keep)
     total = float(accept_sizes.sum() + reject_sizes.sum())
     if total <= 0:
         return _no_records_figure(title, f"every record has 0 {value}")

@@ -14,6 +14,7 @@ import pandas as pd
 from labkit.errors import LabError
 from labkit.records import time_window
 
+AWS_TIME = r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}"
 FINAL = {"Complete", "Failed", "Cancelled", "Timeout", "Unknown"}
 
 
@@ -23,7 +24,9 @@ def results_to_frame(results: list[list[dict]], columns: list[str] | None = None
     names = columns or list(dict.fromkeys(k for row in rows for k in row))
     frame = pd.DataFrame(rows, columns=[c for c in names if c != "@ptr"])
     for column in frame.columns:
-        if column == "@timestamp":
+        values = frame[column].dropna()
+        # @timestamp and bin() results: AWS writes times as "2026-01-15 10:00:00.000".
+        if column == "@timestamp" or (len(values) and values.str.fullmatch(AWS_TIME).all()):
             frame[column] = pd.to_datetime(frame[column], utc=True)
             continue
         numbers = pd.to_numeric(frame[column], errors="coerce")

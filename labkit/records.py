@@ -57,6 +57,10 @@ def lab_flow_logs(lab, since=None, until=None, progress: bool = True):
             events += page["events"]
             bar.update(len(page["events"]))
     frame = flowlogs.read(events, format=fmt, on_error="collect")
+    # Streams interleave in no fixed order: sort by time, then by what the record says.
+    order = [c for c in ("start", "flow_direction", "srcaddr", "dstaddr", "protocol", "srcport",
+                         "dstport", "action") if c in frame.columns]
+    frame = frame.sort_values(order, kind="stable", na_position="last").reset_index(drop=True)
     bad = frame.attrs.get("bad_lines", [])
     if bad and progress:
         print(f"{len(bad)} malformed records were not parsed: see df.attrs['bad_lines']")

@@ -366,3 +366,14 @@ def test_charts_render_to_png(name, records, tmp_path):
     out = tmp_path / f"{name}.png"
     fig.savefig(out, dpi=80)
     assert out.stat().st_size > 5000
+
+
+def test_pie_gives_highlighted_rejected_port_its_own_slice():
+    df = make_flow_records("Int64")
+    rejected = df[df["action"] == "REJECT"]["dstport"].value_counts()
+    rare = int(rejected.index[-1])  # the least frequent rejected port: "other" without a highlight
+    legend = lambda fig: [t.get_text() for t in fig.axes[0].get_legend().get_texts()]  # noqa: E731
+    plain = legend(charts.accept_reject_pie(df, top_n=1))
+    highlighted = legend(charts.accept_reject_pie(df, top_n=1, highlight_ports=[rare]))
+    assert not any(f" {rare} " in t or t.endswith(f" {rare}") for t in plain)
+    assert any(f" {rare}" in t for t in highlighted)

@@ -115,7 +115,9 @@ def send_command(call: Call):
     _check_targets(call.region, instance_ids)
     script = _script(p.get("Parameters"))
 
-    t0 = time.time()
+    # Traffic starts at the top of the current minute, so that a short command's records never
+    # straddle a 60-s aggregation window: record counts then do not depend on the wall clock.
+    t0 = float(int(time.time()) // 60 * 60)
     STATE.sequence += 1
     seq = STATE.sequence
     network = ec2_topology.build(call.region)

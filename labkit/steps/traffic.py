@@ -110,6 +110,8 @@ def wait_for_records(lab, log_group: str, timeout_s: float | None = None, quiet:
             found = probe_records(lab, log_group)
             if found:
                 bar.set_postfix_str("delivered")
+                if not quiet:
+                    print(f"Delivered: {found} records of the probe to port {PROBE_PORT} are in {log_group}.")
                 return found
             elapsed = time.monotonic() - started
             if elapsed > timeout_s:
