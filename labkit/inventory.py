@@ -74,5 +74,9 @@ def inventory_items(lab) -> list[Owned]:
 def inventory(lab):
     import pandas as pd
 
-    rows = [{"kind": o.kind, "id": o.id, "name": o.name} for o in inventory_items(lab)]
+    items = inventory_items(lab)
+    kinds = list(dict.fromkeys(o.kind for o in items))
+    # Kinds in dependency order, then by name: the same table every time for the same lab.
+    items.sort(key=lambda o: (kinds.index(o.kind), o.name, o.id))
+    rows = [{"kind": o.kind, "id": o.id, "name": o.name} for o in items]
     return pd.DataFrame(rows, columns=["kind", "id", "name"])
