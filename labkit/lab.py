@@ -90,6 +90,12 @@ class Lab:
 
         return lab_flow_logs(self, since=since, until=until, progress=progress)
 
+    def raw_records(self, filter_pattern: str = "", limit: int = 10) -> list[str]:
+        """Records as delivered, before parsing, that match a filter pattern ("56121 REJECT")."""
+        from labkit.records import lab_raw_records
+
+        return lab_raw_records(self, filter_pattern, limit)
+
     def insights(self, query: str, since=None, until=None, limit: int | None = None,
                  progress: bool = True):
         """Run a Logs Insights query on the lab's log group; the answer as a typed DataFrame."""

@@ -65,3 +65,12 @@ def lab_flow_logs(lab, since=None, until=None, progress: bool = True):
     if bad and progress:
         print(f"{len(bad)} malformed records were not parsed: see df.attrs['bad_lines']")
     return frame
+
+
+def lab_raw_records(lab, filter_pattern: str = "", limit: int = 10) -> list[str]:
+    """Records exactly as delivered (the message text), matching a CloudWatch Logs filter pattern."""
+    from labkit.steps.flow_log_role import log_group_name
+
+    events = lab.client("logs").filter_log_events(
+        logGroupName=log_group_name(lab), filterPattern=filter_pattern, limit=limit)["events"]
+    return [event["message"] for event in events]

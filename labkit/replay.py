@@ -31,18 +31,35 @@ class ReplayLab:
             frame = frame[frame["start"] <= _utc(until)]
         return frame
 
-    def insights(self, query: str, since=None, until=None, limit: int | None = None, progress=False):
-        import json
-
+    def raw_records(self, filter_pattern: str = "", limit: int = 10) -> list[str]:
+        """The sample's records as delivered, matched by the same filter-pattern engine as offline."""
         import pandas as pd
 
-        from labkit import sampledata
+        from labkit.logsinsights import compile_filter_pattern
+
+        messages = pd.Series([e["message"] for e in _export_events()[1]], dtype="string")
+        return messages[compile_filter_pattern(filter_pattern)(messages)].head(limit).tolist()
+
+    def diagram(self):
+        """The sample scenario's topology (the records' VPCs, subnets and instances)."""
+        from labkit.diagram import Diagram
+        from labkit.sampledata import VPC1, VPC2
+
+        lines = ["flowchart LR", '  internet(("Internet"))']
+        for n, (host, cidr) in enumerate(((VPC1, "10.0.0.0/16"), (VPC2, "192.168.0.0/16")), 1):
+            lines += [f'  subgraph vpc{n}["{host.vpc_id}<br/>{cidr}"]',
+                      f'    i{n}["{host.instance_id}<br/>{host.private_ip}<br/>{host.public_ip}"]',
+                      "  end", f"  vpc{n} --- internet"]
+        lines.append('  vpc1 <== "peering" ==> vpc2')
+        return Diagram("\n".join(lines), "Sample scenario (replay): 2 VPCs, 2 instances, 1 peering")
+
+    def insights(self, query: str, since=None, until=None, limit: int | None = None, progress=False):
+        import pandas as pd
+
         from labkit.insights import results_to_frame
         from labkit.logsinsights import run_query
 
-        export = json.loads((sampledata.SAMPLE_DIR / "cloudwatch_export.json").read_text())
-        events = [dict(e, logStreamName=stream) for stream, evs in export["logStreams"].items()
-                  for e in evs]
+        export, events = _export_events()
         table = pd.DataFrame({
             "@timestamp": [e["timestamp"] for e in events],
             "@message": [e["message"] for e in events],
@@ -61,7 +78,18 @@ class ReplayLab:
         raise LabError("replay mode reads data/sample_flowlogs only: there is no AWS here to build, "
                        "inspect or tear down; use the offline or live mode for that")
 
-    client = bring_to = teardown = inventory = diagram = _no_aws
+    client = bring_to = teardown = inventory = _no_aws
+
+
+def _export_events() -> tuple[dict, list[dict]]:
+    import json
+
+    from labkit import sampledata
+
+    export = json.loads((sampledata.SAMPLE_DIR / sampledata.CWL_EXPORT).read_text())
+    events = [dict(e, logStreamName=stream) for stream, evs in export["logStreams"].items() for e in evs]
+    events.sort(key=lambda e: (e["timestamp"], e["logStreamName"]))
+    return export, events
 
 
 def _utc(when):

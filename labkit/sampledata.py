@@ -28,6 +28,7 @@ import hashlib
 import io
 import json
 import random
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -66,10 +67,10 @@ VPC1 = Host(
     "subnet-0b2c3d4e5f6071829",
     "i-0c3d4e5f60718293a",
     "eni-0abc1d2e3f4a5b6c7",
-    "10.0.1.25",
+    "10.0.1.10",
     "198.51.100.23",
     "fl-0d4e5f60718293a4b",
-    "2001:db8:1234:1a01::25",
+    "2001:db8:1234:1a01::10",
 )
 VPC2 = Host(
     "instance-2",
@@ -77,7 +78,7 @@ VPC2 = Host(
     "subnet-0e2d3c4b5a6978877",
     "i-0d3c4b5a697887766",
     "eni-0def9a8b7c6d5e4f3",
-    "192.168.1.40",
+    "192.168.1.10",
     "198.51.100.87",
     "fl-0c4b5a69788776655",
 )
@@ -330,6 +331,9 @@ def generate(directory: Path = SAMPLE_DIR, seed: int = SEED) -> list[Path]:
         files[f"s3-text/{key}_{_hash8(text)}.log.gz"] = _gzip(text)
         pq_bytes = _parquet(recs, s3_fields)
         files[f"s3-parquet/{key}_{_hash8(pq_bytes)}.log.parquet"] = pq_bytes
+    # Object names carry a hash of their content: clear the old ones, or they would linger.
+    for tree in ("s3-text", "s3-parquet"):
+        shutil.rmtree(directory / tree, ignore_errors=True)
     written = []
     for rel, data in files.items():
         path = directory / rel

@@ -12,8 +12,8 @@ import pytest
 from labkit import flowlogs as fl
 
 LINES = [
-    "2 012345678901 eni-0abc1d2e3f4a5b6c7 10.0.1.25 192.168.1.40 0 0 1 60 5040 1736935200 1736935259 ACCEPT OK",  # noqa: E501
-    "2 012345678901 eni-0abc1d2e3f4a5b6c7 203.0.113.9 10.0.1.25 50123 22 6 1 40 1736935210 1736935211 REJECT OK",  # noqa: E501
+    "2 012345678901 eni-0abc1d2e3f4a5b6c7 10.0.1.10 192.168.1.10 0 0 1 60 5040 1736935200 1736935259 ACCEPT OK",  # noqa: E501
+    "2 012345678901 eni-0abc1d2e3f4a5b6c7 203.0.113.9 10.0.1.10 50123 22 6 1 40 1736935210 1736935211 REJECT OK",  # noqa: E501
     "2 012345678901 eni-0abc1d2e3f4a5b6c7 - - - - - - - 1736935260 1736935319 - NODATA",
 ]
 HEADER = " ".join(fl.DEFAULT_FIELDS)
@@ -38,7 +38,7 @@ def test_directory_recursive_sorted(tmp_path):
     (tmp_path / "x" / "1.log").write_text(HEADER + "\n" + LINES[0] + "\n")
     (tmp_path / "README.md").write_text("not a flow log")
     df = fl.read(tmp_path)
-    assert list(df.srcaddr) == ["10.0.1.25", "203.0.113.9"]
+    assert list(df.srcaddr) == ["10.0.1.10", "203.0.113.9"]
 
 
 def test_directory_bad_line_names_the_file(tmp_path):
@@ -55,8 +55,8 @@ def test_parquet_as_aws_writes_it(tmp_path):
         "version": pa.array([2, 2, 2], pa.int32()),
         "account_id": ["012345678901"] * 3,
         "interface_id": ["eni-0abc1d2e3f4a5b6c7"] * 3,
-        "srcaddr": ["10.0.1.25", "None", "-"],
-        "dstaddr": ["192.168.1.40", "-", "-"],
+        "srcaddr": ["10.0.1.10", "None", "-"],
+        "dstaddr": ["192.168.1.10", "-", "-"],
         "srcport": pa.array([0, None, None], pa.int32()),
         "dstport": pa.array([0, None, None], pa.int32()),
         "protocol": pa.array([1, None, None], pa.int32()),
@@ -113,7 +113,7 @@ def test_cloudwatch_events_bad_message():
     df = fl.read(ev, on_error="collect")
     assert list(df.event_timestamp.astype("int64") // 10**6) != []
     assert len(df) == 2 and df.attrs["bad_lines"][0]["source"].endswith("-all")
-    assert df.srcaddr.tolist() == ["10.0.1.25", None] or df.srcaddr.isna().tolist() == [
+    assert df.srcaddr.tolist() == ["10.0.1.10", None] or df.srcaddr.isna().tolist() == [
         False, True]
 
 
