@@ -19,9 +19,12 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# Containers often run as root, which Jupyter refuses without this flag.
+ROOTFLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 ## JupyterLab on the notebooks, offline emulator by default
 lab: $(STAMP)
-	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks notebooks/index.ipynb
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --LabApp.default_url=/lab/tree/index.ipynb $(ROOTFLAG)
 
 ## the whole series headless on a fresh emulator; executed copies and HTML go to build/
 run: $(STAMP)
