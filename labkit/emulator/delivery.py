@@ -30,6 +30,11 @@ import operator
 import time
 from dataclasses import dataclass
 
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from labkit.emulator import flow_log_rules, logstore, moto_state
 from labkit.netmodel import FlowDraft
 
@@ -67,24 +72,83 @@ def aggregate(drafts: list[FlowDraft], window_s: int, t0_s: float = 0.0) -> list
     A draft happened at ``t0_s + offset_s``; its window starts at the multiple of
     ``window_s`` at or before that second.
     """
-    merged: dict[tuple, Record] = {}
-    get = merged.get
-    w = window_s
-    for d in drafts:
-        start = int((t0_s + d.offset_s) // w) * w
-        key = (d.eni_id, d.flow_direction, d.srcaddr, d.dstaddr, d.srcport, d.dstport,
-               d.protocol, d.action, start)
-        rec = get(key)
-        if rec is None:
-            merged[key] = Record(d, d.packets, d.bytes, d.tcp_flags, start, start + w)
-        else:
-            rec.packets += d.packets
-            rec.bytes += d.bytes
-            rec.tcp_flags |= d.tcp_flags
-    out = list(merged.values())
-    if any(out[i].start > out[i + 1].start for i in range(len(out) - 1)):
-        out.sort(key=_START)
-    return out
+    if not drafts:
+        return []
+    agg = _aggregate_arrays(drafts, window_s, t0_s)
+    w = int(window_s)
+    return [
+        Record(drafts[f], p, b, fl, s, s + w)
+        for f, p, b, fl, s in zip(agg.first.tolist(), agg.packets.tolist(), agg.bytes.tolist(),
+                                  agg.tcp_flags.tolist(), agg.start.tolist(), strict=True)
+    ]
+
+
+@dataclass(slots=True)
+class _Aggregates:
+    """Records as columns: ``first`` indexes the first draft of each record."""
+
+    first: np.ndarray
+    packets: np.ndarray
+    bytes: np.ndarray
+    tcp_flags: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    values: np.ndarray  # per draft: one object column per attribute of _DRAFT_ATTRS
+    # per draft, for the key fields: attribute -> (codes, uniques); None once pools are mixed
+    keys: dict | None = None
+
+    def take(self, rows: np.ndarray) -> _Aggregates:
+        return _Aggregates(*(getattr(self, k)[rows] for k in _COLUMNS), values=self.values, keys=self.keys)
+
+
+_COLUMNS = ("first", "packets", "bytes", "tcp_flags", "start", "end")
+
+
+_KEY_ATTRS = ("eni_id", "flow_direction", "srcaddr", "dstaddr", "srcport", "dstport", "protocol", "action")
+_DRAFT_ATTRS = (*_KEY_ATTRS, "offset_s", "packets", "bytes", "tcp_flags", "vpc_id", "subnet_id",
+                "instance_id", "type", "pkt_srcaddr", "pkt_dstaddr", "traffic_path")
+_ATTR_INDEX = {a: i for i, a in enumerate(_DRAFT_ATTRS)}
+_GET_ATTRS = operator.attrgetter(*_DRAFT_ATTRS)
+
+
+def _aggregate_arrays(drafts: list[FlowDraft], window_s: int, t0_s: float = 0.0) -> _Aggregates:
+    """:func:`aggregate` with whole-column operations; records in the same order."""
+    n = len(drafts)
+    w = int(window_s)
+    # one pass over the drafts (each is visited once), one object column per attribute
+    values = np.empty((n, len(_DRAFT_ATTRS)), dtype=object)
+    values[:] = list(map(_GET_ATTRS, drafts))
+    offsets = values[:, _ATTR_INDEX["offset_s"]].astype(np.float64)
+    start = ((t0_s + offsets) // w).astype(np.int64) * w
+    key = None
+    keys = {}
+    for attr in _KEY_ATTRS:
+        column = np.ascontiguousarray(values[:, _ATTR_INDEX[attr]])
+        codes, uniques = keys[attr] = pd.factorize(column, use_na_sentinel=False)
+        key = codes.astype(np.int64) if key is None else pd.factorize(key * len(uniques) + codes)[0]
+    starts, uniques = pd.factorize(start)
+    group = pd.factorize(key * len(uniques) + starts)[0]  # numbered in order of first appearance
+    order = np.argsort(group, kind="stable")
+    sorted_groups = group[order]
+    bounds = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
+    first = order[bounds]
+
+    def column(attr: str) -> np.ndarray:
+        return values[:, _ATTR_INDEX[attr]].astype(np.int64)[order]
+
+    agg = _Aggregates(
+        first,
+        np.add.reduceat(column("packets"), bounds),
+        np.add.reduceat(column("bytes"), bounds),
+        np.bitwise_or.reduceat(column("tcp_flags"), bounds),
+        start[first],
+        start[first] + w,
+        values,
+        keys,
+    )
+    if len(agg.start) > 1 and bool(np.any(agg.start[:-1] > agg.start[1:])):
+        agg = agg.take(np.argsort(agg.start, kind="stable"))
+    return agg
 
 
 _START = operator.attrgetter("start")
@@ -171,6 +235,73 @@ def format_lines(records: list[Record], fields: list[str], region: str, az_ids: 
     return [" ".join(row) for row in zip(*(cols[f] for f in fields), strict=True)]
 
 
+def _int_strings(values) -> pa.Array:
+    return pc.cast(pa.array(values, type=pa.int64()), pa.string())
+
+
+def _strings(values: list) -> pa.Array:
+    return pa.array(np.array(values, dtype=object), type=pa.string())
+
+
+def format_array(drafts: list[FlowDraft], agg: _Aggregates, fields: list[str], region: str,
+                 az_ids: dict[str, str]) -> pa.Array:
+    """:func:`format_lines` on columns: the same lines, as one Arrow string array."""
+    n = len(agg.first)
+    cols: dict[str, pa.Array | pa.Scalar] = {}
+
+    def attr_of(attr: str) -> np.ndarray:
+        return agg.values[agg.first, _ATTR_INDEX[attr]]
+
+    def key_column(attr: str) -> pa.Array | None:
+        if agg.keys is None or attr not in agg.keys:
+            return None
+        codes, uniques = agg.keys[attr]
+        return pa.array(np.asarray(uniques, dtype=object)).take(pa.array(codes[agg.first]))
+    for name in fields:
+        if name in cols:
+            continue
+        if name == "version":
+            col = pa.scalar(_version(fields))
+        elif name == "account-id":
+            col = pa.scalar(ACCOUNT_ID)
+        elif name == "log-status":
+            col = pa.scalar("OK")
+        elif name == "region":
+            col = pa.scalar(region)
+        elif name in ("interface-id", "srcaddr", "pkt-srcaddr", "dstaddr", "pkt-dstaddr", "action", "type",
+                      "flow-direction"):
+            attr = {"interface-id": "eni_id"}.get(name, name.replace("-", "_"))
+            col = key_column(attr)
+            col = _strings(attr_of(attr)) if col is None else col.cast(pa.string())
+        elif name in ("srcport", "dstport", "protocol"):
+            col = key_column(name)
+            col = _int_strings(attr_of(name)) if col is None else pc.cast(col.cast(pa.int64()), pa.string())
+        elif name in ("packets", "bytes", "start", "end"):
+            col = pc.cast(pa.array(getattr(agg, name)), pa.string())
+        elif name == "tcp-flags":
+            col = pc.cast(pa.array(agg.tcp_flags), pa.string())
+        elif name in ("vpc-id", "subnet-id", "instance-id"):
+            attr = name.replace("-", "_")
+            col = _strings([v or None for v in attr_of(attr)])
+        elif name == "az-id":
+            col = _strings([az_ids.get(subnet) or None for subnet in attr_of("subnet_id")])
+        elif name == "traffic-path":
+            col = _int_strings([tp if direction == "egress" and tp else None
+                                for direction, tp in zip(attr_of("flow_direction"), attr_of("traffic_path"),
+                                                         strict=True)])
+        else:
+            col = pa.scalar(None, pa.string())
+        cols[name] = col
+    if not n:
+        return pa.array([], pa.string())
+    if len(fields) == 1:
+        only = cols[fields[0]]
+        only = pa.array([only.as_py()] * n, pa.string()) if isinstance(only, pa.Scalar) else only
+        return pc.fill_null(only, "-")
+    return pc.binary_join_element_wise(*(cols[f] for f in fields), " ", null_handling="replace",
+                                       null_replacement="-")
+
+
 # ---- which flow logs see what ------------------------------------------------------------
 
 
@@ -214,15 +345,17 @@ def deliver(region: str, drafts: list[FlowDraft], t0_s: float, network=None,
             (fast if interval == 60 or first.instance_id in nitro else slow).extend(mine)
         if not fast and not slow:
             continue
-        records = aggregate(fast, 60, t0_s) + (aggregate(slow, interval, t0_s) if slow else [])
-        if slow and fast:
-            records.sort(key=lambda r: r.start)
         fields = format_fields(flow_log.log_format)
-        report.records += len(records)
         if flow_log.log_destination_type == "s3":
+            records = aggregate(fast, 60, t0_s) + (aggregate(slow, interval, t0_s) if slow else [])
+            if slow and fast:
+                records.sort(key=lambda r: r.start)
+            report.records += len(records)
             report.s3_objects += _to_s3(flow_log, records, fields, region, az_ids, t0_s)
         else:
-            delivered = _to_cloudwatch(flow_log, records, fields, region, az_ids, now_ms)
+            pool, agg = _aggregate_both(fast, slow, interval, t0_s)
+            report.records += len(agg.first)
+            delivered = _to_cloudwatch(flow_log, pool, agg, fields, region, az_ids, now_ms)
             if delivered is None:
                 report.failed_flow_logs += 1
             else:
@@ -239,7 +372,21 @@ def _nitro_instances(network) -> set[str]:
 # ---- CloudWatch Logs ---------------------------------------------------------------------
 
 
-def _to_cloudwatch(flow_log, records, fields, region, az_ids, now_ms) -> int | None:
+def _aggregate_both(fast: list[FlowDraft], slow: list[FlowDraft], interval: int,
+                    t0_s: float) -> tuple[list[FlowDraft], _Aggregates]:
+    """Records of the 60-s drafts, then the others', stably sorted by start when both exist."""
+    if not slow:
+        return fast, _aggregate_arrays(fast, 60, t0_s)
+    if not fast:
+        return slow, _aggregate_arrays(slow, interval, t0_s)
+    a, b = _aggregate_arrays(fast, 60, t0_s), _aggregate_arrays(slow, interval, t0_s)
+    b.first = b.first + len(fast)
+    agg = _Aggregates(*(np.concatenate([getattr(a, k), getattr(b, k)]) for k in _COLUMNS),
+                      values=np.concatenate([a.values, b.values]))
+    return fast + slow, agg.take(np.argsort(agg.start, kind="stable"))
+
+
+def _to_cloudwatch(flow_log, drafts, agg, fields, region, az_ids, now_ms) -> int | None:
     logs = moto_state.logs(region)
     group_name = flow_log.log_group_name
     exists = group_name in logs.groups
@@ -251,16 +398,18 @@ def _to_cloudwatch(flow_log, records, fields, region, az_ids, now_ms) -> int | N
         logs.create_log_group(group_name, tags={})
     group = logs.groups[group_name]
     store = logstore.group(region, group_name)
-    lines = format_lines(records, fields, region, az_ids)
-    by_eni: dict[str, tuple[list, list]] = {}
-    for rec, line in zip(records, lines, strict=True):
-        ts, msgs = by_eni.setdefault(rec.d.eni_id, ([], []))
-        ts.append(rec.start * 1000)
-        msgs.append(line)
-    for eni_id, (ts, msgs) in by_eni.items():
-        stream_name = f"{eni_id}{STREAM_SUFFIX}"
+    lines = format_array(drafts, agg, fields, region, az_ids)
+    timestamps = agg.start * 1000
+    # one stream per ENI, in order of first record, each keeping the records' order
+    codes, enis = pd.factorize(np.ascontiguousarray(agg.values[agg.first, _ATTR_INDEX["eni_id"]]))
+    order = np.argsort(codes, kind="stable")
+    bounds = np.r_[np.flatnonzero(np.r_[True, codes[order][1:] != codes[order][:-1]]), len(order)]
+    for k in range(len(bounds) - 1):
+        rows = order[bounds[k]:bounds[k + 1]]
+        stream_name = f"{enis[codes[rows[0]]]}{STREAM_SUFFIX}"
         if stream_name not in group.streams:
             group.create_log_stream(stream_name)
+        ts, msgs = timestamps[rows], lines.take(pa.array(rows))
         store.append(stream_name, ts, msgs, now_ms)
         note_events(group.streams[stream_name], ts, msgs, now_ms)
     return len(lines)
@@ -268,14 +417,18 @@ def _to_cloudwatch(flow_log, records, fields, region, az_ids, now_ms) -> int | N
 
 def note_events(stream, timestamps: list[int], messages: list[str], now_ms: int) -> None:
     """Keep moto's stream metadata (DescribeLogStreams) in step with what we stored."""
-    first, last = min(timestamps), max(timestamps)
+    first, last = int(np.min(timestamps)), int(np.max(timestamps))
     meta = getattr(stream, "lab_meta", None)
     if meta is None:
         meta = stream.lab_meta = {"first": first, "last": last}
     meta["first"] = min(meta["first"], first)
     meta["last"] = max(meta["last"], last)
     meta["ingestion"] = now_ms
-    stream.stored_bytes += sum(len(m) for m in messages) + 26 * len(messages)
+    if isinstance(messages, pa.Array):
+        chars = pc.sum(pc.utf8_length(messages)).as_py() or 0
+    else:
+        chars = sum(len(m) for m in messages)
+    stream.stored_bytes += chars + 26 * len(messages)
     stream.upload_sequence_token += 1
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from labkit.logsinsights import EventTable, compile_filter_pattern
 
@@ -38,7 +39,7 @@ _serials = itertools.count(1)
 class _Chunk:
     stream: str
     timestamps: np.ndarray  # int64 ms
-    messages: list[str]
+    messages: pa.Array  # Arrow strings: no Python str object per event
     ingestion_ms: int
 
 
@@ -64,7 +65,11 @@ class GroupStore:
         if not len(messages):
             return
         ts = np.asarray(timestamps, dtype=np.int64)
-        self.pending.append(_Chunk(stream, ts, list(messages), ingestion_ms))
+        if isinstance(messages, pa.ChunkedArray):
+            messages = messages.combine_chunks()
+        if not isinstance(messages, pa.Array):
+            messages = pa.array(list(messages), type=pa.large_string())
+        self.pending.append(_Chunk(stream, ts, messages, ingestion_ms))
         self.pending_count += len(messages)
         self.version += 1
 
@@ -86,7 +91,7 @@ class GroupStore:
             codes.append(np.full(n, code, np.int32))
             ts.append(chunk.timestamps)
             ingest.append(np.full(n, chunk.ingestion_ms, np.int64))
-            messages.extend(chunk.messages)
+            messages.append(chunk.messages.cast(pa.large_string()))
             streams.append(np.full(n, code, np.int32))
         new_codes = np.concatenate(codes)
         new_ts = np.concatenate(ts)
@@ -95,7 +100,7 @@ class GroupStore:
         frame = pd.DataFrame(
             {
                 "@timestamp": new_ts,
-                "@message": pd.Series(messages, dtype="str"),
+                "@message": pd.Series(pa.concat_arrays(messages), dtype="str"),
                 "@logStream": stream_col,
                 "@log": pd.Categorical.from_codes(
                     np.zeros(len(new_ts), np.int32), categories=[f"{ACCOUNT_ID}:{self.name}"]
