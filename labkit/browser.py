@@ -45,6 +45,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from labkit.emulator.process import alive
+
 __all__ = [
     "CHROMIUM",
     "CHROMIUM_FLAGS",
@@ -191,19 +193,6 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is dead for our purpose
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 class _Lab:
     """One JupyterLab server in a temporary home; stop() ends it and its kernels."""
 
@@ -295,7 +284,7 @@ class _Lab:
                         os.killpg(self.proc.pid, signal.SIGKILL)
                     self.proc.wait(timeout=5)
         for pid in pids:  # kernels the server did not shut down (their own sessions)
-            if _alive(pid):
+            if alive(pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
         self._log.close()

@@ -54,13 +54,14 @@ def status() -> EmulatorInfo | None:
         return None
     info = EmulatorInfo(saved["endpoint"], saved.get("pid"), saved.get("port"))
     if health(info.endpoint, timeout=1.0) is None:
-        if not _alive(info.pid):
+        if not alive(info.pid):
             path.unlink(missing_ok=True)  # left behind by an emulator that is gone
         return None
     return info
 
 
-def _alive(pid: int | None) -> bool:
+def alive(pid: int | None) -> bool:
+    """Whether a process runs; a zombie (exited, not yet reaped) counts as gone."""
     if not pid:
         return False
     try:
@@ -69,7 +70,10 @@ def _alive(pid: int | None) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True  # no /proc (macOS): kill(0) said it exists
 
 
 def start() -> EmulatorInfo:
