@@ -67,10 +67,15 @@ def test_teardown_twice_and_after_a_crash_mid_step(fresh_emulator):
 
 
 def test_attach_to_running_emulator_is_fast(fresh_emulator):
+    # A sanity bound, not a benchmark (benchmarks/bench_series.py measures it): best of three,
+    # so that a busy CI machine does not fail it.
     open_lab(quiet=True)
-    started = time.perf_counter()
-    open_lab(quiet=True)
-    assert time.perf_counter() - started < 1.0
+    timings = []
+    for _ in range(3):
+        started = time.perf_counter()
+        open_lab(quiet=True)
+        timings.append(time.perf_counter() - started)
+    assert min(timings) < 1.0
 
 
 def test_unreachable_endpoint_is_one_clear_error(monkeypatch):
