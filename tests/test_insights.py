@@ -461,3 +461,30 @@ def test_differential_against_pandas(recs, action, port, proto, agg, by, n):
     )
     want = sorted(sel["bytes"].tolist(), reverse=True)[:n]
     assert [int(x) for x in res2.frame["bytes"]] == want
+
+
+def test_appending_after_a_query_keeps_the_table_queryable():
+    # The emulator appends each delivery to its table, between queries: this used to fail
+    # ("dtype of categories must be the same") once fields had been discovered.
+    import pandas as pd
+
+    from labkit.logsinsights import EventTable, run_query
+
+    def batch(first_ms, actions):
+        return pd.DataFrame({
+            "@timestamp": [first_ms + i for i in range(len(actions))],
+            "@message": pd.array([f"2 123456789012 eni-1 10.0.1.10 192.168.1.10 0 0 1 1 84 1 2 {a} OK"
+                                  for a in actions], dtype="string[pyarrow]"),
+            "@logStream": ["eni-1-all"] * len(actions),
+            "@log": ["123456789012:/g"] * len(actions),
+            "@ingestionTime": [first_ms] * len(actions),
+        })
+
+    table = EventTable(batch(1_000, ["ACCEPT", "REJECT"]))
+    query = "stats count(*) as n by action | sort action"
+    first = run_query(query, table, start_ms=0, end_ms=10**13).frame
+    assert first["n"].tolist() == [1, 1]
+    table.append(batch(2_000, ["REJECT", "REJECT", "ACCEPT"]))
+    second = run_query(query, table, start_ms=0, end_ms=10**13).frame
+    assert second["action"].tolist() == ["ACCEPT", "REJECT"]
+    assert second["n"].tolist() == [2, 3]

@@ -105,42 +105,99 @@ def _numeric(values: pa.Array, valid: np.ndarray, n: int) -> pd.Series:
     return pd.Series(out)
 
 
+class _FlowSplit:
+    """Where the 14 tokens of each default-format flow-log record are, for a batch of rows.
+
+    Built from the raw UTF-8 buffer of the messages: the space byte never occurs inside a
+    multi-byte character, so token boundaries are just the positions of byte 0x20 (the
+    same tokens as ``pc.split_pattern(messages, " ")``, without materialising a list
+    array of 14 million strings). Rows with a different token count, or whose ``version``
+    is not a number or whose ``logStatus`` is not a known word, are not flow-log records.
+    A field's typed column is then built on demand with :meth:`field`: one gather of that
+    field's token boundaries, one ``take`` of the bytes, one cast or dictionary encode.
+    """
+
+    def __init__(self, messages: pd.Series) -> None:
+        n = self.n = len(messages)
+        arr = _arrow(messages)
+        nf = len(FLOW_FIELDS)
+        offs = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + n + 1]
+        offs = offs.astype(np.int64)
+        self._data = arr.buffers()[2]
+        lo, hi = (int(offs[0]), int(offs[-1])) if n else (0, 0)
+        if self._data is None or hi == lo:
+            spaces = np.zeros(0, dtype=np.int64)
+        else:
+            data = np.frombuffer(self._data, dtype=np.uint8, count=hi)
+            spaces = np.flatnonzero(data[lo:hi] == 32)
+            spaces += lo
+        before = np.searchsorted(spaces, offs)  # spaces before each row start (and the end)
+        valid = np.diff(before) == nf - 1
+        if arr.null_count:
+            valid &= arr.is_valid().to_numpy(zero_copy_only=False)
+        rows = np.flatnonzero(valid)
+        # a record's 13 separating spaces are spaces[first : first + 13]
+        self._spaces = spaces.astype(np.int32)  # offsets into the buffer are int32 anyway
+        self._first = before[rows]
+        self._start = offs[rows]
+        self._end = offs[rows + 1]
+        self._rows = rows
+        if len(rows):
+            # Guard against look-alikes: version is a number, log-status a known word.
+            ok = pc.and_(
+                pc.match_substring_regex(self._token(0), r"^\d+$"),
+                pc.is_in(self._token(nf - 1), value_set=_LOG_STATUS),
+            ).to_numpy(zero_copy_only=False)
+            if not ok.all():
+                self._first, self._start, self._end = self._first[ok], self._start[ok], self._end[ok]
+                self._rows = rows[ok]
+        self.valid = np.zeros(n, dtype=bool)
+        self.valid[self._rows] = True
+
+    def _token(self, k: int) -> pa.Array:
+        """Field ``k`` of every flow-log record, as a string array."""
+        m = len(self._rows)
+        if m == 0:
+            return pa.array([], pa.string())
+        start = self._start if k == 0 else self._spaces[self._first + (k - 1)] + 1
+        end = self._end if k == len(FLOW_FIELDS) - 1 else self._spaces[self._first + k]
+        # token, gap, token, gap, ...: monotonic offsets into the messages' own bytes,
+        # then keep every other element (the tokens)
+        offsets = np.empty(2 * m, dtype=np.int32)
+        offsets[0::2] = start
+        offsets[1::2] = end
+        both = pa.StringArray.from_buffers(2 * m - 1, pa.py_buffer(offsets), self._data)
+        return both.take(pa.array(np.arange(0, 2 * m, 2, dtype=np.int64)))
+
+    def field(self, name: str) -> pd.Series:
+        """The full-length typed column for one flow-log field (missing where not a record)."""
+        tok = self._token(FLOW_FIELDS.index(name))
+        if name in FLOW_NUMERIC:
+            return _numeric(tok, self.valid, self.n)
+        vals = pc.if_else(pc.equal(tok, "-"), pa.scalar(None, pa.string()), tok)
+        return _categorical(vals, self.valid, self.n)
+
+
+def _concat_field(old: pd.Series, add: pd.Series) -> pd.Series:
+    """``old`` then ``add`` (one discovered field for rows appended to a table)."""
+    if isinstance(old.dtype, pd.CategoricalDtype):
+        both = pd.api.types.union_categoricals([old, add])
+        # union_categoricals may infer ``str`` categories; keep the object categories that
+        # discovery makes, or the next append's union refuses the mixed dtypes
+        cats = pd.Index(both.categories, dtype=object)
+        return pd.Series(pd.Categorical.from_codes(both.codes, categories=cats))
+    return pd.concat([old, add], ignore_index=True)
+
+
 def discover_flow_fields(messages: pd.Series) -> dict[str, pd.Series]:
     """Split default-format flow-log messages into the fields Logs Insights discovers.
 
     Rows that are not a 14-field default-format record get missing values. Vectorised:
-    one pyarrow split of the whole column, then one ``take`` per field.
+    token boundaries from the positions of spaces in the UTF-8 buffer, then one string
+    array per field.
     """
-    n = len(messages)
-    arr = _arrow(messages)
-    parts = pc.split_pattern(arr, " ")
-    lengths = pc.list_value_length(parts).to_numpy(zero_copy_only=False)
-    valid = np.nan_to_num(lengths, nan=0).astype(np.int64) == len(FLOW_FIELDS)
-    flat = pc.list_flatten(parts)
-    all_offsets = parts.offsets.to_numpy()
-    # list_flatten starts at the first referenced value, even for a sliced list array
-    offsets = all_offsets[:-1] - all_offsets[0]
-    starts = offsets[valid]
-    token = {k: flat.take(pa.array(starts + i)) for i, k in enumerate(FLOW_FIELDS)}
-    # Guard against look-alikes: version is a number, log-status a known word.
-    ok = pc.and_(
-        pc.match_substring_regex(token["version"], r"^\d+$"),
-        pc.is_in(token["logStatus"], value_set=_LOG_STATUS),
-    ).to_numpy(zero_copy_only=False)
-    if not ok.all():
-        keep = np.flatnonzero(ok)
-        idx = np.flatnonzero(valid)
-        valid = np.zeros(n, dtype=bool)
-        valid[idx[keep]] = True
-        token = {k: v.take(pa.array(keep)) for k, v in token.items()}
-    out = {}
-    for k in FLOW_FIELDS:
-        if k in FLOW_NUMERIC:
-            out[k] = _numeric(token[k], valid, n)
-        else:
-            vals = pc.if_else(pc.equal(token[k], "-"), pa.scalar(None, pa.string()), token[k])
-            out[k] = _categorical(vals, valid, n)
-    return out
+    split = _FlowSplit(messages)
+    return {k: split.field(k) for k in FLOW_FIELDS}
 
 
 def _json_fields(messages: pd.Series) -> dict[str, Val]:
@@ -212,7 +269,9 @@ class EventTable:
     def __init__(self, events: pd.DataFrame | None = None) -> None:
         self._base: dict[str, pd.Series] = {}
         self._n = 0
-        self._flow: dict[str, pd.Series] | None = None
+        # discovered flow-log fields, typed and full-length, built per field on first use
+        self._flow: dict[str, pd.Series] = {}
+        self._split: _FlowSplit | None = None  # token positions for all rows, while valid
         self._json: dict[str, Val] | None = None
         self._msg_bytes: np.ndarray | None = None
         self._ts: np.ndarray | None = None
@@ -251,14 +310,12 @@ class EventTable:
                     )
                 else:
                     self._base[c] = pd.concat([self._base[c], new[c]], ignore_index=True)
-        if self._flow is not None:
-            more = discover_flow_fields(new["@message"])
-            for k in FLOW_FIELDS:
-                old, add = self._flow[k], more[k]
-                if isinstance(old.dtype, pd.CategoricalDtype):
-                    self._flow[k] = pd.Series(pd.api.types.union_categoricals([old, add]))
-                else:
-                    self._flow[k] = pd.concat([old, add], ignore_index=True)
+        if self._flow:
+            more = _FlowSplit(new["@message"])
+            for k, old in self._flow.items():
+                self._flow[k] = _concat_field(old, more.field(k))
+        # fields not built yet are split from all rows when first needed
+        self._split = None
         self._json = None
         self._msg_bytes = None
         self._ts = None
@@ -284,17 +341,33 @@ class EventTable:
             )
         return self._msg_bytes
 
-    def flow_fields(self) -> dict[str, pd.Series]:
-        """The discovered default-format flow-log fields (computed once, then cached)."""
-        if self._flow is None:
+    def flow_field(self, name: str) -> pd.Series:
+        """One discovered default-format flow-log field (built on first use, then cached)."""
+        if name not in self._flow:
             if self._n == 0:
-                return {k: pd.Series([], dtype=float) for k in FLOW_FIELDS}
-            self._flow = discover_flow_fields(self._base["@message"])
-        return self._flow
+                return pd.Series([], dtype=float)
+            if self._split is None:
+                self._split = _FlowSplit(self._base["@message"])
+            self._flow[name] = self._split.field(name)
+            if len(self._flow) == len(FLOW_FIELDS):
+                self._split = None  # every field is built: the token positions are not needed
+        return self._flow[name]
+
+    def flow_fields(self) -> dict[str, pd.Series]:
+        """All the discovered default-format flow-log fields (computed once, then cached)."""
+        if self._n == 0:
+            return {k: pd.Series([], dtype=float) for k in FLOW_FIELDS}
+        return {k: self.flow_field(k) for k in FLOW_FIELDS}
 
     def discover(self) -> None:
-        """Run field discovery now (e.g. in the background after a delivery)."""
-        self.flow_fields()
+        """Run field discovery now (e.g. in the background after a delivery).
+
+        Finds the token positions of every flow-log record; each field's typed column is
+        then built from them when a query first uses it (see :meth:`flow_fields` to build
+        them all).
+        """
+        if self._n and self._split is None and len(self._flow) < len(FLOW_FIELDS):
+            self._split = _FlowSplit(self._base["@message"])
 
     def column(self, name: str) -> Val | None:
         """The full-length column for a field, or None if no event has it."""
@@ -304,7 +377,7 @@ class EventTable:
                 return Val(pd.Series(s.to_numpy(dtype=np.float64)), "time")
             return Val(s, "str")
         if name in FLOW_FIELDS:
-            s = self.flow_fields()[name]
+            s = self.flow_field(name)
             if s.count() > 0:
                 return Val(s, "num" if name in FLOW_NUMERIC else "str")
         if self._json is None:
@@ -341,7 +414,7 @@ class EventTable:
             else:
                 out[name] = format_value(val, v.kind)
         for name in FLOW_FIELDS:
-            v = self.flow_fields()[name].iloc[row]
+            v = self.flow_field(name).iloc[row]
             if not pd.isna(v):
                 out[name] = format_value(v, "num" if name in FLOW_NUMERIC else "str")
         return out
