@@ -205,23 +205,31 @@ def fast_result_ok(table: pa.Table, header_token: str | None) -> bool:
     * an empty string value: ``"a  b"``, ``" a"``, ``"a "``;
     * a repeated header line read as a record (its first token in the first column).
     """
+    work = []
     for i, col in enumerate(table.columns):
         if pa.types.is_dictionary(col.type):
             chunks = [ch.dictionary for ch in col.chunks]
         elif pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            if col.null_count == len(col):
+                continue  # all "-" (e.g. v5 sublocation fields): no character data
             chunks = col.chunks
         else:
             continue
-        if not chunks:
-            continue
-        for ch in chunks:
-            if _string_data_has_untidy(ch):
-                return False
-        values = pa.chunked_array(chunks, type=chunks[0].type)
-        if pc.any(pc.equal(values, "")).as_py():
-            return False  # "a  b", " a", "a ": an empty field
-        if i == 0 and header_token and pc.any(pc.equal(values, header_token)).as_py():
-            return False  # a repeated header line read as a record
+        if chunks:
+            work.append((chunks, header_token if i == 0 else None))
+    return all(_column_ok(chunks, token) for chunks, token in work)
+
+
+def _column_ok(chunks: list[pa.Array], header_token: str | None) -> bool:
+    """The checks of ``fast_result_ok`` on the string values of one column."""
+    for ch in chunks:
+        if _string_data_has_untidy(ch):
+            return False
+    values = pa.chunked_array(chunks, type=chunks[0].type)
+    if pc.min(pc.binary_length(values)).as_py() == 0:
+        return False  # "a  b", " a", "a ": an empty field
+    if header_token and pc.any(pc.equal(values, header_token)).as_py():
+        return False  # a repeated header line read as a record
     return True
 
 
@@ -534,6 +542,90 @@ def _dictionary_codes(col: pa.ChunkedArray) -> tuple[pa.Array, pa.ChunkedArray]:
     return uniq, pa.chunked_array(codes, type=pa.int32())
 
 
+def _small_int_np_codes(col: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray] | None:
+    """(sorted unique values, numpy codes, -1 for null) of an integer column with a
+    small range (protocol, tcp_flags, traffic_path): a lookup table, no hashing.
+
+    Nulls are filled with a sentinel one past the top value: its lookup entry is -1
+    and its count is ignored, so no separate null mask is needed."""
+    if not pa.types.is_integer(col.type) or col.null_count == len(col):
+        return None
+    lo, hi = (v.as_py() for v in pc.min_max(col).values())
+    if hi - lo >= _LUT_SPAN:
+        return None
+    shift = 0 if 0 <= lo and hi < _LUT_SPAN else lo  # index by the value itself if it can
+    top = hi - shift + 1  # the sentinel slot
+    if shift == 0 and hi + 1 <= np.iinfo(col.type.to_pandas_dtype()).max:
+        vals = (col.fill_null(hi + 1) if col.null_count else col).to_numpy()
+    else:
+        vals = pc.subtract(col.cast(pa.int64()), shift).fill_null(top).to_numpy()
+    counts = np.bincount(vals, minlength=top + 1)
+    uniq = np.flatnonzero(counts[:top])
+    lut = np.full(top + 1, -1, np.int8 if len(uniq) < 127 else np.int32)
+    lut[uniq] = np.arange(len(uniq))
+    codes = np.take(lut, vals)
+    return pa.array(uniq + shift).cast(col.type), codes
+
+
+def _dict_np_codes(col: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+    """(sorted unique values, numpy codes, -1 for null) from each chunk's small
+    dictionary (read dictionary-encoded, or ``dictionary_encode``): the dictionaries
+    are merged and sorted in Python (a few values), each chunk's indices remapped
+    with one ``np.take`` into the output (a translation table per distinct dictionary)."""
+    if pa.types.is_dictionary(col.type):
+        chunks = col.chunks
+        value_type = col.type.value_type
+    else:
+        chunks = [pc.dictionary_encode(ch) for ch in col.chunks]
+        value_type = col.type
+    keys = [tuple(ch.dictionary.to_pylist()) for ch in chunks]
+    values = sorted(set().union(*keys))
+    dtype = np.int8 if len(values) < 127 else np.int32
+    pos = {v: i for i, v in enumerate(values)}
+    tables = {k: np.array([pos[v] for v in k] + [-1], dtype) for k in set(keys)}
+    codes = np.empty(len(col), dtype)
+    at = 0
+    for ch, key in zip(chunks, keys, strict=True):
+        idx = ch.indices
+        if ch.null_count:
+            idx = idx.fill_null(len(key))
+        np.take(tables[key], idx.to_numpy(), out=codes[at : at + len(ch)])
+        at += len(ch)
+    return pa.array(values, value_type), codes
+
+
+def _np_codes(col: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+    found = _small_int_np_codes(col)
+    return found if found is not None else _dict_np_codes(col)
+
+
+def _pd_categorical(codes: np.ndarray, categories: list) -> pd.Categorical:
+    dtype = pd.CategoricalDtype(pd.Index(categories), ordered=False)
+    return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
+
+
+def _pd_categoricals(col: pa.ChunkedArray, namer=None):
+    """(Categorical of the values, Categorical of their names or None), same codes.
+
+    ``namer`` runs on the few unique values only; equal names share a category."""
+    uniq, codes = _np_codes(col)
+    values = _pd_categorical(codes, _categories(uniq))
+    if namer is None:
+        return values, None
+    labels = [namer(v) for v in uniq.to_pylist()]
+    distinct = list(dict.fromkeys(labels))
+    if len(distinct) != len(labels):
+        remap = np.array([distinct.index(x) for x in labels] + [-1], codes.dtype)
+        codes = remap[codes]  # -1 -> last entry, -1
+    return values, _pd_categorical(codes, distinct)
+
+
+def _categories(uniq: pa.Array):
+    if pa.types.is_integer(uniq.type):
+        return uniq.to_numpy(zero_copy_only=False)
+    return uniq.to_pylist()
+
+
 def _categorical(col: pa.ChunkedArray, namer=None) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
     """(categorical of the values, categorical of their names) sharing the same codes.
 
@@ -570,7 +662,52 @@ _NAMERS = {
 
 
 def finalize(raw: pa.Table, fields_of_column: dict[str, str] | None = None) -> pd.DataFrame:
-    """Raw typed table -> the DataFrame: UTC timestamps, categoricals, readable names."""
+    """Raw typed table -> the DataFrame: UTC timestamps, categoricals, readable names.
+
+    Arrow columns are wrapped zero-copy (``pd.ArrowDtype``); categoricals are built
+    straight from numpy codes (no Arrow dictionary array, no second conversion)."""
+    out: dict[str, object] = {}
+    order: list[str] = []
+
+    def put(name, value):
+        order.append(name)
+        out[name] = value
+
+    for col_name in raw.column_names:
+        col = raw.column(col_name)
+        f = lookup(col_name)
+        kind = f.kind if f and f.column == col_name else "string"
+        if col_name in ("log_stream",):
+            kind = "category"
+        if col_name == "event_timestamp":
+            put(col_name, col.cast(pa.timestamp("ms", tz="UTC")))
+            continue
+        if kind == "time":
+            put(col_name, _timestamps(col))
+            continue
+        if kind != "category" and pa.types.is_dictionary(col.type):
+            col = col.cast(col.type.value_type)  # e.g. "action_2": a plain string column
+        if kind == "category":
+            namer = _NAMERS.get(col_name)
+            values, labels = _pd_categoricals(col, namer[1] if namer else None)
+            put(col_name, values)
+            if namer:
+                put(namer[0], labels)
+            continue
+        put(col_name, col)
+        if col_name in _NAMERS:  # tcp_flags, traffic_path: keep the integer, add names
+            _, labels = _pd_categoricals(col, _NAMERS[col_name][1])
+            put(_NAMERS[col_name][0], labels)
+    if len(out) != len(order):  # a duplicate column name: let Arrow sort it out
+        return _finalize_arrow(raw)
+    columns = {
+        name: v if isinstance(v, pd.Categorical) else pd.arrays.ArrowExtensionArray(v)
+        for name, v in out.items()
+    }
+    return pd.DataFrame(columns, index=pd.RangeIndex(raw.num_rows), copy=False)
+
+
+def _finalize_arrow(raw: pa.Table) -> pd.DataFrame:
     arrays: list[pa.ChunkedArray] = []
     names: list[str] = []
     for col_name in raw.column_names:
