@@ -42,7 +42,8 @@ def topology_diagram(lab) -> Diagram:
 
     lines = ["flowchart LR", '  internet(("Internet"))']
     for vpc in sorted(vpcs, key=lambda v: tag_value(v.get("Tags"), "Name") or ""):
-        label = f"{tag_value(vpc.get('Tags'), 'Name') or vpc['VpcId']}<br/>{vpc['CidrBlock']}"
+        # One-line titles: mermaid lets a nested subgraph cover a two-line title.
+        label = f"{tag_value(vpc.get('Tags'), 'Name') or vpc['VpcId']} · {vpc['CidrBlock']}"
         lines.append(f'  subgraph {_node(vpc["VpcId"])}["{label}"]')
         for subnet in (s for s in subnets if s["VpcId"] == vpc["VpcId"]):
             lines.append(f'    subgraph {_node(subnet["SubnetId"])}["subnet {subnet["CidrBlock"]}"]')

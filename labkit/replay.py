@@ -47,7 +47,7 @@ class ReplayLab:
 
         lines = ["flowchart LR", '  internet(("Internet"))']
         for n, (host, cidr) in enumerate(((VPC1, "10.0.0.0/16"), (VPC2, "192.168.0.0/16")), 1):
-            lines += [f'  subgraph vpc{n}["{host.vpc_id}<br/>{cidr}"]',
+            lines += [f'  subgraph vpc{n}["{host.vpc_id} · {cidr}"]',
                       f'    i{n}["{host.instance_id}<br/>{host.private_ip}<br/>{host.public_ip}"]',
                       "  end", f"  vpc{n} --- internet"]
         lines.append('  vpc1 <== "peering" ==> vpc2')
