@@ -661,85 +661,50 @@ _NAMERS = {
 }
 
 
+def _output_columns(raw: pa.Table, make_categorical):
+    """The DataFrame's columns, in order, as (name, values) pairs: the one walk over the raw table.
+
+    ``make_categorical(col, namer)`` returns (codes-or-values, readable names) for a category column.
+    """
+    for col_name in raw.column_names:
+        col = raw.column(col_name)
+        f = lookup(col_name)
+        kind = f.kind if f and f.column == col_name else "string"
+        if col_name == "log_stream":
+            kind = "category"
+        if col_name == "event_timestamp":
+            yield col_name, col.cast(pa.timestamp("ms", tz="UTC"))
+            continue
+        if kind == "time":
+            yield col_name, _timestamps(col)
+            continue
+        if kind != "category" and pa.types.is_dictionary(col.type):
+            col = col.cast(col.type.value_type)  # e.g. "action_2": a plain string column
+        namer = _NAMERS.get(col_name)
+        if kind == "category":
+            values, labels = make_categorical(col, namer[1] if namer else None)
+            yield col_name, values
+        else:
+            yield col_name, col
+            if namer:  # tcp_flags, traffic_path: keep the integer, add names
+                _, labels = make_categorical(col, namer[1])
+        if namer:
+            yield namer[0], labels
+
+
 def finalize(raw: pa.Table, fields_of_column: dict[str, str] | None = None) -> pd.DataFrame:
     """Raw typed table -> the DataFrame: UTC timestamps, categoricals, readable names.
 
     Arrow columns are wrapped zero-copy (``pd.ArrowDtype``); categoricals are built
     straight from numpy codes (no Arrow dictionary array, no second conversion)."""
-    out: dict[str, object] = {}
-    order: list[str] = []
-
-    def put(name, value):
-        order.append(name)
-        out[name] = value
-
-    for col_name in raw.column_names:
-        col = raw.column(col_name)
-        f = lookup(col_name)
-        kind = f.kind if f and f.column == col_name else "string"
-        if col_name in ("log_stream",):
-            kind = "category"
-        if col_name == "event_timestamp":
-            put(col_name, col.cast(pa.timestamp("ms", tz="UTC")))
-            continue
-        if kind == "time":
-            put(col_name, _timestamps(col))
-            continue
-        if kind != "category" and pa.types.is_dictionary(col.type):
-            col = col.cast(col.type.value_type)  # e.g. "action_2": a plain string column
-        if kind == "category":
-            namer = _NAMERS.get(col_name)
-            values, labels = _pd_categoricals(col, namer[1] if namer else None)
-            put(col_name, values)
-            if namer:
-                put(namer[0], labels)
-            continue
-        put(col_name, col)
-        if col_name in _NAMERS:  # tcp_flags, traffic_path: keep the integer, add names
-            _, labels = _pd_categoricals(col, _NAMERS[col_name][1])
-            put(_NAMERS[col_name][0], labels)
-    if len(out) != len(order):  # a duplicate column name: let Arrow sort it out
-        return _finalize_arrow(raw)
+    pairs = list(_output_columns(raw, _pd_categoricals))
+    if len({name for name, _ in pairs}) != len(pairs):
+        # A duplicate column name: a dict cannot hold it, so let Arrow build the frame.
+        names, arrays = zip(*_output_columns(raw, _categorical), strict=True)
+        table = pa.Table.from_arrays(list(arrays), names=list(names))
+        return table.to_pandas(types_mapper=_types_mapper, split_blocks=True)
     columns = {
         name: v if isinstance(v, pd.Categorical) else pd.arrays.ArrowExtensionArray(v)
-        for name, v in out.items()
+        for name, v in pairs
     }
     return pd.DataFrame(columns, index=pd.RangeIndex(raw.num_rows), copy=False)
-
-
-def _finalize_arrow(raw: pa.Table) -> pd.DataFrame:
-    arrays: list[pa.ChunkedArray] = []
-    names: list[str] = []
-    for col_name in raw.column_names:
-        col = raw.column(col_name)
-        f = lookup(col_name)
-        kind = f.kind if f and f.column == col_name else "string"
-        if col_name in ("log_stream",):
-            kind = "category"
-        if col_name == "event_timestamp":
-            arrays.append(col.cast(pa.timestamp("ms", tz="UTC")))
-            names.append(col_name)
-            continue
-        if kind == "time":
-            arrays.append(_timestamps(col))
-            names.append(col_name)
-            continue
-        if kind != "category" and pa.types.is_dictionary(col.type):
-            col = col.cast(col.type.value_type)  # e.g. "action_2": a plain string column
-        if kind == "category":
-            namer = _NAMERS.get(col_name)
-            values, labels = _categorical(col, namer[1] if namer else None)
-            arrays.append(values)
-            names.append(col_name)
-            if namer:
-                arrays.append(labels)
-                names.append(namer[0])
-            continue
-        arrays.append(col)
-        names.append(col_name)
-        if col_name in _NAMERS:  # tcp_flags, traffic_path: keep the integer, add names
-            _, labels = _categorical(col, _NAMERS[col_name][1])
-            arrays.append(labels)
-            names.append(_NAMERS[col_name][0])
-    table = pa.Table.from_arrays(arrays, names=names)
-    return table.to_pandas(types_mapper=_types_mapper, split_blocks=True)
