@@ -39,8 +39,7 @@ def inventory_items(lab) -> list[Owned]:
               if i["State"]["Name"] != "terminated"]
     items += [Owned("peering", p["VpcPeeringConnectionId"], _name(p.get("Tags")))
               for p in ec2.describe_vpc_peering_connections(Filters=mine)["VpcPeeringConnections"]
-              # moto ignores the tag filter here: keep only the lab's own (no-op on AWS)
-              if p["Status"]["Code"] not in GONE_PEERING and tag_value(p.get("Tags"), "Project") == lab.name]
+              if p["Status"]["Code"] not in GONE_PEERING]
     items += [Owned("network-interface", n["NetworkInterfaceId"], _name(n.get("TagSet")))
               for n in ec2.describe_network_interfaces(Filters=mine)["NetworkInterfaces"]
               if n.get("Status") == "available"]

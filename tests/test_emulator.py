@@ -166,3 +166,22 @@ def test_shared_emulator_start_status_stop():
     assert process.status().pid == first.pid
     assert process.stop() is True
     assert process.status() is None
+
+
+def test_peering_filters_are_honoured(ec2):
+    # moto 5.2.5 drops them; a lab finding its peering by tag must not see a stranger's.
+    a, b, c = _vpc(ec2), _vpc(ec2, "192.168.0.0/16"), _vpc(ec2, "172.16.0.0/16")
+    mine = ec2.create_vpc_peering_connection(VpcId=a, PeerVpcId=b, TagSpecifications=[
+        {"ResourceType": "vpc-peering-connection", "Tags": [{"Key": "Project", "Value": "mine"}]}])
+    ec2.create_vpc_peering_connection(VpcId=a, PeerVpcId=c)
+    mine_id = mine["VpcPeeringConnection"]["VpcPeeringConnectionId"]
+
+    def ids(*filters):
+        found = ec2.describe_vpc_peering_connections(Filters=list(filters))["VpcPeeringConnections"]
+        return [p["VpcPeeringConnectionId"] for p in found]
+
+    assert ids({"Name": "tag:Project", "Values": ["mine"]}) == [mine_id]
+    assert ids({"Name": "accepter-vpc-info.vpc-id", "Values": [b]}) == [mine_id]
+    assert ids({"Name": "tag:Project", "Values": ["mine"]},
+               {"Name": "status-code", "Values": ["active"]}) == []
+    assert len(ids()) == 2

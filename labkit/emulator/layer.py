@@ -39,9 +39,10 @@ class LabLayer:
         self.last_request = time.monotonic()
         for name in HOOK_MODULES:
             __import__(name)
-        from labkit.emulator import determinism
+        from labkit.emulator import determinism, filters
 
         determinism.install()
+        filters.install()
         RESET_CALLBACKS.append(determinism.reset)
 
     def __call__(self, environ, start_response):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from labkit.errors import LabError
 from labkit.steps.common import check, find_or_create, say
 from labkit.steps.subnets import ensure_public_subnets
-from labkit.tags import ROLE_KEY, lab_filter, tag_spec, tag_value
+from labkit.tags import lab_filter, tag_spec
 
 USABLE = ["pending-acceptance", "active", "provisioning", "initiating-request"]
 
@@ -28,11 +28,7 @@ def ensure_peering(lab, quiet: bool = False) -> Peering:
 
     def find():
         filters = [*lab_filter(lab.name, "pcx"), {"Name": "status-code", "Values": USABLE}]
-        found = ec2.describe_vpc_peering_connections(Filters=filters)["VpcPeeringConnections"]
-        # moto ignores these filters (it returns every peering, even an untagged failed one):
-        # check tag and status here too, which changes nothing on AWS.
-        return [p for p in found if tag_value(p.get("Tags"), "Project") == lab.name
-                and tag_value(p.get("Tags"), ROLE_KEY) == "pcx" and p["Status"]["Code"] in USABLE]
+        return ec2.describe_vpc_peering_connections(Filters=filters)["VpcPeeringConnections"]
 
     pcx, created = find_or_create(
         lab, "peering", find,
