@@ -210,26 +210,25 @@ def _conditions_hold(conditions: dict, context: dict[str, str]) -> bool:
     return True
 
 
+def _decide(statements) -> bool:
+    """IAM's rule over the statements that apply: an explicit Deny wins, else any Allow."""
+    effects = {st.get("Effect") for st in statements}
+    return "Deny" not in effects and "Allow" in effects
+
+
+def _trust_applies(st: dict, context: dict[str, str]) -> bool:
+    principal = st.get("Principal") or {}
+    services = _as_list(principal.get("Service")) if isinstance(principal, dict) else []
+    if principal == "*" or (isinstance(principal, dict) and principal.get("AWS") == "*"):
+        services = [FLOW_LOGS_PRINCIPAL]
+    return (FLOW_LOGS_PRINCIPAL in services
+            and any(_matches(a, "sts:AssumeRole") for a in _as_list(st.get("Action")))
+            and _conditions_hold(st.get("Condition"), context))
+
+
 def trusts_flow_logs(trust_policy, context: dict[str, str]) -> bool:
-    doc = _document(trust_policy)
-    allowed = False
-    for st in _as_list(doc.get("Statement")):
-        principal = st.get("Principal") or {}
-        services = _as_list(principal.get("Service")) if isinstance(principal, dict) else []
-        if principal == "*" or (isinstance(principal, dict) and principal.get("AWS") == "*"):
-            services = [FLOW_LOGS_PRINCIPAL]
-        actions = _as_list(st.get("Action"))
-        if FLOW_LOGS_PRINCIPAL not in services:
-            continue
-        if not any(_matches(a, "sts:AssumeRole") for a in actions):
-            continue
-        if not _conditions_hold(st.get("Condition"), context):
-            continue
-        if st.get("Effect") == "Deny":
-            return False
-        if st.get("Effect") == "Allow":
-            allowed = True
-    return allowed
+    statements = _as_list(_document(trust_policy).get("Statement"))
+    return _decide(st for st in statements if _trust_applies(st, context))
 
 
 def _statement_covers(st: dict, action: str, resource: str) -> bool:
@@ -244,16 +243,9 @@ def _statement_covers(st: dict, action: str, resource: str) -> bool:
 
 
 def policies_allow(documents: list, action: str, resources: list[str]) -> bool:
-    allowed = False
-    for doc in documents:
-        for st in _as_list(_document(doc).get("Statement")):
-            if not any(_statement_covers(st, action, r) for r in resources):
-                continue
-            if st.get("Effect") == "Deny":
-                return False
-            if st.get("Effect") == "Allow":
-                allowed = True
-    return allowed
+    statements = [st for doc in documents for st in _as_list(_document(doc).get("Statement"))]
+    return _decide(st for st in statements
+                   if any(_statement_covers(st, action, r) for r in resources))
 
 
 def _role_documents(role) -> list:
