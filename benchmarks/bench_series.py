@@ -31,7 +31,7 @@ def attach_times(repeats: int = 5) -> list[float]:
 
 
 def main() -> None:
-    from labkit.runner import run_series
+    from labkit.lab.runner import run_series
 
     attach = statistics.median(attach_times())
     print(f"open_lab() attach (fresh interpreter, imports included), median of 5: {attach:.2f} s; "

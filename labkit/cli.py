@@ -45,12 +45,12 @@ def _dispatch(args) -> int:
                   else "no emulator running")
         return 0
     if args.command == "run":
-        from labkit.runner import run_series
+        from labkit.lab.runner import run_series
 
         run_series(out_dir=args.out, inplace=args.inplace, only=args.only)
         return 0
     if args.command == "check":
-        from labkit.setup_check import check_setup
+        from labkit.lab.setup_check import check_setup
 
         report = check_setup(args.mode)
         print(repr(report))

@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labkit import browser
+from tests import browser_harness as browser
 
 REPO = Path(__file__).resolve().parents[1]
 BUILD = REPO / "build" / "browser"
@@ -40,7 +40,8 @@ graph LR
 
 FRAME_CODE = """\
 import pandas as pd
-from labkit import charts, widgets
+from labkit.analysis import charts
+from labkit.analysis import widgets
 
 t0 = pd.Timestamp("2025-03-01 10:00", tz="UTC")
 rows = (

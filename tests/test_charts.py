@@ -1,4 +1,4 @@
-"""Charts of flow-log records (labkit.charts) on small frames shaped like the parser's output."""
+"""Charts of flow-log records (labkit.analysis.charts) on small frames shaped like the parser's output."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from matplotlib.figure import Figure
 from matplotlib.patches import Wedge
 
-from labkit import charts
+from labkit.analysis import charts
 
 matplotlib.use("Agg")
 

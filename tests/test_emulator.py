@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from labkit.emulator import process
-from labkit.steps.instances import AMI_PARAMETER
+from labkit.lab.steps.instances import AMI_PARAMETER
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import json
 
 from parliament import analyze_policy_string
 
-from labkit.steps.flow_log_role import permissions_policy, trust_policy
+from labkit.lab.steps.flow_log_role import permissions_policy, trust_policy
 
 ACCOUNT, REGION, GROUP = "123456789012", "us-east-1", "/flowlogs-lab/vpc-flow-logs"
 

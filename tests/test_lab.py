@@ -9,7 +9,7 @@ import time
 import pytest
 
 from labkit import LabError, open_lab
-from labkit.teardown import ORDER, teardown
+from labkit.lab.teardown import ORDER, teardown
 
 
 def _counts(lab) -> dict[str, int]:

@@ -20,12 +20,12 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from labkit import LabError, open_lab
-from labkit import retry as retry_module
-from labkit.cost import estimate
-from labkit.inventory import inventory_items
 from labkit.lab import Lab
-from labkit.retry import with_retries
-from labkit.steps import (
+from labkit.lab import retry as retry_module
+from labkit.lab.cost import estimate
+from labkit.lab.inventory import inventory_items
+from labkit.lab.retry import with_retries
+from labkit.lab.steps import (
     STEPS,
     ensure_flow_log_role,
     ensure_instances,
@@ -35,11 +35,11 @@ from labkit.steps import (
     instances,
     peering,
 )
-from labkit.steps.instances import AMI_PARAMETER, ensure_instance, ensure_instance_profile
-from labkit.steps.security_groups import SecurityGroup
-from labkit.steps.subnets import PublicSubnet
-from labkit.steps.vpcs import Vpc, ensure_vpc
-from labkit.tags import lab_filter, tag_spec
+from labkit.lab.steps.instances import AMI_PARAMETER, ensure_instance, ensure_instance_profile
+from labkit.lab.steps.security_groups import SecurityGroup
+from labkit.lab.steps.subnets import PublicSubnet
+from labkit.lab.steps.vpcs import Vpc, ensure_vpc
+from labkit.lab.tags import lab_filter, tag_spec
 
 ACCOUNT = "210987654321"
 OTHER_ACCOUNT = "111122223333"

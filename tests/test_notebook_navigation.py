@@ -7,7 +7,7 @@ import re
 import nbformat
 import pytest
 
-from labkit.runner import NOTEBOOKS, series
+from labkit.lab.runner import NOTEBOOKS, series
 
 LINK = re.compile(r"\]\(([^)#]+\.ipynb)\)")
 

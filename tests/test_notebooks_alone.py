@@ -2,7 +2,7 @@
 
 nbval runs the series in order (``make test-notebooks``); these tests cover what it cannot: a
 learner who opens notebook N first, and one who runs everything again. Each notebook runs in
-its own kernel through ``labkit.runner.execute``; the kernel inherits ``LABKIT_ENDPOINT`` (set
+its own kernel through ``labkit.lab.runner.execute``; the kernel inherits ``LABKIT_ENDPOINT`` (set
 by the ``fresh_emulator`` fixture) when it starts, so it talks to the test's private emulator.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from labkit import open_lab
-from labkit.runner import execute, series
+from labkit.lab.runner import execute, series
 
 # Collected from the glob, so that notebooks added later are covered without editing this file.
 NOTEBOOKS = series()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from labkit.runner import NOTEBOOKS, execute
+from labkit.lab.runner import NOTEBOOKS, execute
 
 ANALYSIS = ["08_flow_logs_in_pandas.ipynb", "09_logs_insights.ipynb"]
 

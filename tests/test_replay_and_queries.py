@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from labkit import LabError, open_lab
-from labkit.insights import results_to_frame
-from labkit.queries import PARSE, SAMPLE_QUERIES, same_answer
+from labkit.analysis.insights import results_to_frame
+from labkit.analysis.queries import PARSE, SAMPLE_QUERIES, same_answer
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from labkit import flowlogs as fl
-from labkit import sampledata as sd
+from labkit.lab import sampledata as sd
 
 
 def test_regenerates_byte_for_byte():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from labkit.setup_check import check_setup
+from labkit.lab.setup_check import check_setup
 
 
 def test_ready_with_a_running_emulator(fresh_emulator):

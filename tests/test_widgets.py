@@ -1,4 +1,4 @@
-"""The flow-log explorer widget and the pure filter behind it (labkit.widgets)."""
+"""The flow-log explorer widget and the pure filter behind it (labkit.analysis.widgets)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import ipywidgets as W
 import pandas as pd
 import pytest
 
-from labkit import widgets
-from labkit.widgets import apply_filters, explorer, parse_ports
+from labkit.analysis import widgets
+from labkit.analysis.widgets import apply_filters, explorer, parse_ports
 from tests.test_charts import ENI_A, ENI_B, ENI_IDLE, INT_DTYPES, make_flow_records
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from labkit.steps.common import check, find_or_create, say
-from labkit.tags import lab_filter, tag_spec
+from labkit.lab.steps.common import check, find_or_create, say
+from labkit.lab.tags import lab_filter, tag_spec
 
 PLAN = {"vpc1": "10.0.0.0/16", "vpc2": "192.168.0.0/16"}
 

@@ -4,13 +4,13 @@ Every step finds its resources by tag or creates them, so running it twice
 creates nothing new, and ends with a check that raises if the result is wrong.
 """
 
-from labkit.steps.flow_log_role import ensure_flow_log_role
-from labkit.steps.flow_logs import ensure_flow_logs
-from labkit.steps.instances import ensure_instances
-from labkit.steps.peering import ensure_peering
-from labkit.steps.subnets import ensure_public_subnets
-from labkit.steps.traffic import ensure_standard_traffic
-from labkit.steps.vpcs import ensure_vpcs
+from labkit.lab.steps.flow_log_role import ensure_flow_log_role
+from labkit.lab.steps.flow_logs import ensure_flow_logs
+from labkit.lab.steps.instances import ensure_instances
+from labkit.lab.steps.peering import ensure_peering
+from labkit.lab.steps.subnets import ensure_public_subnets
+from labkit.lab.steps.traffic import ensure_standard_traffic
+from labkit.lab.steps.vpcs import ensure_vpcs
 
 STEPS = {
     1: ensure_vpcs,

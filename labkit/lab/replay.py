@@ -42,8 +42,8 @@ class ReplayLab:
 
     def diagram(self):
         """The sample scenario's topology (the records' VPCs, subnets and instances)."""
-        from labkit.diagram import Diagram
-        from labkit.sampledata import VPC1, VPC2
+        from labkit.analysis.diagram import Diagram
+        from labkit.lab.sampledata import VPC1, VPC2
 
         lines = ["flowchart LR", '  internet(("Internet"))']
         for n, (host, cidr) in enumerate(((VPC1, "10.0.0.0/16"), (VPC2, "192.168.0.0/16")), 1):
@@ -56,7 +56,7 @@ class ReplayLab:
     def insights(self, query: str, since=None, until=None, limit: int | None = None, progress=False):
         import pandas as pd
 
-        from labkit.insights import results_to_frame
+        from labkit.analysis.insights import results_to_frame
         from labkit.logsinsights import run_query
 
         export, events = _export_events()

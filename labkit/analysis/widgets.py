@@ -4,7 +4,7 @@
 >>> apply_filters(records, action="REJECT", port=22)   # the same filtering, as a function
 
 The explorer's filters (action, protocol, ENI, time window, destination port) call
-:func:`apply_filters`; its chart is one of :mod:`labkit.charts` drawn on the filtered rows,
+:func:`apply_filters`; its chart is one of :mod:`labkit.analysis.charts` drawn on the filtered rows,
 and its table shows the first rows. Its text form (what nbval compares) names the data and
 the filters, never an object id.
 """
@@ -20,7 +20,7 @@ import ipywidgets as W
 import numpy as np
 import pandas as pd
 
-from labkit import charts
+from labkit.analysis import charts
 
 __all__ = ["apply_filters", "explorer", "FlowLogExplorer", "parse_ports", "CHARTS"]
 

@@ -1,7 +1,7 @@
 """The lab's sample flow logs: synthesised, seeded, byte-for-byte reproducible.
 
-    python -m labkit.sampledata            # (re)write data/sample_flowlogs/
-    python -m labkit.sampledata --check    # verify the committed files are identical
+    python -m labkit.lab.sampledata            # (re)write data/sample_flowlogs/
+    python -m labkit.lab.sampledata --check    # verify the committed files are identical
 
 The records describe the lab's scenario over one hour with 60-second aggregation
 windows: two peered VPCs (10.0.0.0/16 and 192.168.0.0/16), one instance in each with a
@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 SEED = 20250115
-SAMPLE_DIR = Path(__file__).resolve().parents[1] / "data" / "sample_flowlogs"
+SAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "sample_flowlogs"
 CWL_EXPORT = "cloudwatch_export.json"
 
 ACCOUNT_ID = "012345678901"
@@ -267,7 +267,7 @@ def _cloudwatch_export(records: list[dict], seed: int) -> bytes:
     doc = {
         "logGroupName": LOG_GROUP,
         "logFormat": LAB_FORMAT,
-        "note": f"synthesised by labkit.sampledata (seed {seed}), not captured from AWS",
+        "note": f"synthesised by labkit.lab.sampledata (seed {seed}), not captured from AWS",
         "logStreams": {name: streams[name] for name in sorted(streams)},
     }
     return (json.dumps(doc, indent=1) + "\n").encode()
@@ -373,7 +373,7 @@ def load(directory: Path = SAMPLE_DIR):
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m labkit.sampledata", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m labkit.lab.sampledata", description=__doc__)
     ap.add_argument("--check", action="store_true",
                     help="verify the committed files are byte-identical to a fresh build")
     ap.add_argument("--dir", type=Path, default=SAMPLE_DIR, help="sample directory")
@@ -383,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         for p in problems:
             print(p)
         print("sample data: " + ("OK, byte-identical" if not problems else
-                                 f"{len(problems)} difference(s); run python -m labkit.sampledata"))
+                                 f"{len(problems)} difference(s); run python -m labkit.lab.sampledata"))
         return 1 if problems else 0
     paths = generate(args.dir)
     print(f"wrote {len(paths)} files under {args.dir}")

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError
 
 from labkit.errors import LabError
-from labkit.steps.common import check
-from labkit.steps.flow_logs import ensure_flow_logs
-from labkit.steps.instances import ensure_instances
-from labkit.steps.peering import ensure_peering
+from labkit.lab.steps.common import check
+from labkit.lab.steps.flow_logs import ensure_flow_logs
+from labkit.lab.steps.instances import ensure_instances
+from labkit.lab.steps.peering import ensure_peering
 
 PROBE_PORT = 56121  # the seed guide's refused port
 DONE = {"Success", "Failed", "Cancelled", "TimedOut", "Cancelling"}

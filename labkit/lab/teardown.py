@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from botocore.exceptions import ClientError
 
-from labkit.inventory import Owned, inventory_items
+from labkit.lab.inventory import Owned, inventory_items
 
 ORDER = [
     "flow-log", "instance", "instance-profile", "iam-role", "peering", "network-interface",

@@ -6,7 +6,7 @@ import importlib.metadata as metadata
 import sys
 from dataclasses import dataclass
 
-from labkit import config
+from labkit.lab import config
 
 
 @dataclass

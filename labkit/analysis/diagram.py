@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from labkit.tags import lab_filter, tag_value
+from labkit.lab.tags import lab_filter, tag_value
 
 
 @dataclass

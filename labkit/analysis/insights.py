@@ -11,8 +11,8 @@ import time
 
 import pandas as pd
 
+from labkit.analysis.records import time_window
 from labkit.errors import LabError
-from labkit.records import time_window
 
 AWS_TIME = r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}"
 FINAL = {"Complete", "Failed", "Cancelled", "Timeout", "Unknown"}
@@ -40,7 +40,7 @@ def run_insights(lab, query: str, since=None, until=None, limit: int | None = No
                  timeout_s: float = 900) -> pd.DataFrame:
     from tqdm.auto import tqdm
 
-    from labkit.steps.flow_log_role import log_group_name
+    from labkit.lab.steps.flow_log_role import log_group_name
 
     logs = lab.client("logs")
     start_ms, end_ms = time_window(since, until)

@@ -14,10 +14,10 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from labkit import config
 from labkit.emulator import process as emulator_process
 from labkit.errors import LabError
-from labkit.tags import lab_tags
+from labkit.lab import config
+from labkit.lab.tags import lab_tags
 
 OFFLINE_CREDENTIALS = {"aws_access_key_id": "offline", "aws_secret_access_key": "offline"}
 _RETRIES = Config(retries={"max_attempts": 8, "mode": "adaptive"}, connect_timeout=5)
@@ -61,7 +61,7 @@ class Lab:
 
     def bring_to(self, step: int) -> Lab:
         """Run the ensure functions of steps 1..step (each finds or creates)."""
-        from labkit.steps import STEPS
+        from labkit.lab.steps import STEPS
 
         if step not in range(0, max(STEPS) + 1):
             raise LabError(f"step must be between 0 and {max(STEPS)}, not {step}")
@@ -74,38 +74,38 @@ class Lab:
 
     def teardown(self, progress: bool = True):
         """Delete every resource tagged for this lab, in dependency order."""
-        from labkit.teardown import teardown
+        from labkit.lab.teardown import teardown
 
         return teardown(self, progress=progress)
 
     def inventory(self):
         """What the lab owns right now, as a DataFrame (kind, id, name)."""
-        from labkit.inventory import inventory
+        from labkit.lab.inventory import inventory
 
         return inventory(self)
 
     def flow_logs(self, since=None, until=None, progress: bool = True):
         """The lab's flow-log records (all streams of its log group) as a DataFrame."""
-        from labkit.records import lab_flow_logs
+        from labkit.analysis.records import lab_flow_logs
 
         return lab_flow_logs(self, since=since, until=until, progress=progress)
 
     def raw_records(self, filter_pattern: str = "", limit: int = 10) -> list[str]:
         """Records as delivered, before parsing, that match a filter pattern ("56121 REJECT")."""
-        from labkit.records import lab_raw_records
+        from labkit.analysis.records import lab_raw_records
 
         return lab_raw_records(self, filter_pattern, limit)
 
     def insights(self, query: str, since=None, until=None, limit: int | None = None,
                  progress: bool = True):
         """Run a Logs Insights query on the lab's log group; the answer as a typed DataFrame."""
-        from labkit.insights import run_insights
+        from labkit.analysis.insights import run_insights
 
         return run_insights(self, query, since=since, until=until, limit=limit, progress=progress)
 
     def diagram(self):
         """The topology as it is, read back through describe calls, as a mermaid diagram."""
-        from labkit.diagram import topology_diagram
+        from labkit.analysis.diagram import topology_diagram
 
         return topology_diagram(self)
 
@@ -122,7 +122,7 @@ def open_lab(step: int = 0, *, mode: str | None = None, lab: str | None = None,
     chosen_mode = config.resolve_mode(mode)
     name = config.resolve_lab_name(lab)
     if chosen_mode == "replay":
-        from labkit.replay import open_replay
+        from labkit.lab.replay import open_replay
 
         return open_replay(name, quiet=quiet)
     if chosen_mode == "live":
@@ -160,7 +160,7 @@ def _open_offline(name: str, region: str | None, session: boto3.Session | None) 
 
 
 def _open_live(name, region, confirm_account, session, quiet) -> Lab:
-    from labkit.cost import estimate
+    from labkit.lab.cost import estimate
 
     profile = config.env("LABKIT_PROFILE")
     try:

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
-from labkit.steps.common import check, find_or_create, say
-from labkit.steps.vpcs import PLAN as VPC_CIDRS
-from labkit.steps.vpcs import Vpc
-from labkit.tags import lab_filter, tag_spec
+from labkit.lab.steps.common import check, find_or_create, say
+from labkit.lab.steps.vpcs import PLAN as VPC_CIDRS
+from labkit.lab.steps.vpcs import Vpc
+from labkit.lab.tags import lab_filter, tag_spec
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,11 @@ from botocore.exceptions import ClientError
 
 from labkit.errors import LabError
 from labkit.flowlogs.formats import LAB_FORMAT
-from labkit.retry import with_retries
-from labkit.steps.common import check, find_or_create, say
-from labkit.steps.flow_log_role import ensure_flow_log_role
-from labkit.steps.vpcs import ensure_vpcs
-from labkit.tags import lab_filter
+from labkit.lab.retry import with_retries
+from labkit.lab.steps.common import check, find_or_create, say
+from labkit.lab.steps.flow_log_role import ensure_flow_log_role
+from labkit.lab.steps.vpcs import ensure_vpcs
+from labkit.lab.tags import lab_filter
 
 RETENTION_DAYS = 7
 AGGREGATION_S = 60

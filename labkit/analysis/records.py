@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from labkit.errors import LabError
-from labkit.tags import lab_filter
+from labkit.lab.tags import lab_filter
 
 
 def to_millis(when: datetime | str | None, default: datetime) -> int:
@@ -43,7 +43,7 @@ def lab_flow_logs(lab, since=None, until=None, progress: bool = True):
     from tqdm.auto import tqdm
 
     from labkit import flowlogs
-    from labkit.steps.flow_log_role import log_group_name
+    from labkit.lab.steps.flow_log_role import log_group_name
 
     start_ms, end_ms = time_window(since, until)
     fmt = lab_format(lab)
@@ -69,7 +69,7 @@ def lab_flow_logs(lab, since=None, until=None, progress: bool = True):
 
 def lab_raw_records(lab, filter_pattern: str = "", limit: int = 10) -> list[str]:
     """Records exactly as delivered (the message text), matching a CloudWatch Logs filter pattern."""
-    from labkit.steps.flow_log_role import log_group_name
+    from labkit.lab.steps.flow_log_role import log_group_name
 
     events = lab.client("logs").filter_log_events(
         logGroupName=log_group_name(lab), filterPattern=filter_pattern, limit=limit)["events"]

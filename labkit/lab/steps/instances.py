@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError
 
 from labkit.errors import LabError
-from labkit.retry import with_retries
-from labkit.steps.common import check, find_or_create, say
-from labkit.steps.security_groups import SecurityGroup, ensure_security_group
-from labkit.steps.subnets import PublicSubnet, ensure_public_subnets
-from labkit.tags import lab_filter
+from labkit.lab.retry import with_retries
+from labkit.lab.steps.common import check, find_or_create, say
+from labkit.lab.steps.security_groups import SecurityGroup, ensure_security_group
+from labkit.lab.steps.subnets import PublicSubnet, ensure_public_subnets
+from labkit.lab.tags import lab_filter
 
 AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 INSTANCE_TYPE = "t3.micro"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from labkit.steps.common import check, find_or_create, say
-from labkit.steps.vpcs import Vpc, ensure_vpcs
-from labkit.tags import lab_filter, tag_spec
+from labkit.lab.steps.common import check, find_or_create, say
+from labkit.lab.steps.vpcs import Vpc, ensure_vpcs
+from labkit.lab.tags import lab_filter, tag_spec
 
 PLAN = {"vpc1": "10.0.1.0/24", "vpc2": "192.168.1.0/24"}
 

@@ -6,9 +6,9 @@ import time
 from dataclasses import dataclass
 
 from labkit.errors import LabError
-from labkit.steps.common import check, find_or_create, say
-from labkit.steps.subnets import ensure_public_subnets
-from labkit.tags import lab_filter, tag_spec
+from labkit.lab.steps.common import check, find_or_create, say
+from labkit.lab.steps.subnets import ensure_public_subnets
+from labkit.lab.tags import lab_filter, tag_spec
 
 USABLE = ["pending-acceptance", "active", "provisioning", "initiating-request"]
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from labkit.inventory import log_group_prefix
-from labkit.steps.common import check, say
-from labkit.steps.instances import iam_path
+from labkit.lab.inventory import log_group_prefix
+from labkit.lab.steps.common import check, say
+from labkit.lab.steps.instances import iam_path
 
 SERVICE = "vpc-flow-logs.amazonaws.com"
 
@@ -118,10 +118,10 @@ def demonstrate_broken_trust(lab):
     """
     import pandas as pd
 
-    from labkit.steps.instances import ensure_instances
-    from labkit.steps.traffic import run_command
-    from labkit.steps.vpcs import ensure_vpcs
-    from labkit.tags import lab_filter
+    from labkit.lab.steps.instances import ensure_instances
+    from labkit.lab.steps.traffic import run_command
+    from labkit.lab.steps.vpcs import ensure_vpcs
+    from labkit.lab.tags import lab_filter
 
     lab.require_write("the broken-trust demonstration")
     iam, ec2 = lab.client("iam"), lab.client("ec2")

@@ -1,0 +1,1 @@
+"""What a learner looks at: the lab's records, Logs Insights answers, charts, widgets, diagrams, exercises."""
