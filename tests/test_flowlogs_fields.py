@@ -88,3 +88,22 @@ def test_every_field_of_versions_2_to_8_parses_with_its_type():
             assert row[col] == values[n], n
     assert row["account_id"] == "012345678901"
     assert row["protocol_name"] == "TCP"
+
+
+def test_insights_names_are_aws_discovered_fields():
+    """Logs Insights' discovered fields for default-format flow logs.
+
+    AWS: CloudWatch Logs User Guide, "Supported logs and discovered fields"
+    (startTime/endTime, not start/end); other fields are the camelCase of the AWS name.
+    """
+    assert fl.DEFAULT_INSIGHTS_FIELDS == [
+        "version", "accountId", "interfaceId", "srcAddr", "dstAddr", "srcPort", "dstPort",
+        "protocol", "packets", "bytes", "startTime", "endTime", "action", "logStatus",
+    ]
+    assert FIELDS["pkt-srcaddr"].insights == "pktSrcAddr"
+    assert FIELDS["tcp-flags"].insights == "tcpFlags"
+    assert FIELDS["flow-direction"].insights == "flowDirection"
+    assert FIELDS["traffic-path"].insights == "trafficPath"
+    assert fl.BY_INSIGHTS["vpcId"].aws_name == "vpc-id"
+    assert len(fl.BY_INSIGHTS) == len(FIELDS)
+    assert fl.PROTOCOL_NAMES[17] == "UDP"

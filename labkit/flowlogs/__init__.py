@@ -38,9 +38,12 @@ This package imports no AWS SDK: it parses what boto3 (or the emulator) returned
 
 from labkit.flowlogs.fields import (
     BY_COLUMN,
+    BY_INSIGHTS,
     DEFAULT_FIELDS,
+    DEFAULT_INSIGHTS_FIELDS,
     FIELDS,
     LAB_FIELDS,
+    PROTOCOL_NAMES,
     Field,
     column_name,
     protocol_name,
@@ -59,13 +62,16 @@ from labkit.flowlogs.reader import read
 
 __all__ = [
     "BY_COLUMN",
+    "BY_INSIGHTS",
     "DEFAULT_FIELDS",
+    "DEFAULT_INSIGHTS_FIELDS",
     "DEFAULT_FORMAT",
     "FIELDS",
     "Field",
     "FlowLogParseError",
     "LAB_FIELDS",
     "LAB_FORMAT",
+    "PROTOCOL_NAMES",
     "column_name",
     "format_record",
     "parse_format",

@@ -26,10 +26,20 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Field:
+    """One flow-log field.
+
+    ``aws_name`` is the name in ``${...}`` formats and S3 header lines, ``column`` the
+    snake_case DataFrame (and Parquet) column, ``insights`` the camelCase name Logs
+    Insights gives it, ``version`` the flow-log version that introduced it, ``kind`` how
+    its values are typed, ``parquet`` the type AWS writes it with in Parquet objects.
+    """
+
     aws_name: str
     column: str
+    insights: str
     version: int
     kind: str
+    parquet: str
     meaning: str
 
 
@@ -106,8 +116,31 @@ def _snake(aws_name: str) -> str:
     return re.sub(r"[^0-9a-zA-Z]+", "_", aws_name.strip()).strip("_").lower()
 
 
+# Logs Insights' discovered names for the default format ("Supported logs and discovered
+# fields"): camelCase, with the address/port words split and start/end -> startTime/endTime.
+_INSIGHTS_WORDS = {"srcaddr": "SrcAddr", "dstaddr": "DstAddr", "srcport": "SrcPort", "dstport": "DstPort"}
+_INSIGHTS_SPECIAL = {"start": "startTime", "end": "endTime"}
+
+
+def _insights(aws_name: str) -> str:
+    if aws_name in _INSIGHTS_SPECIAL:
+        return _INSIGHTS_SPECIAL[aws_name]
+    words = [_INSIGHTS_WORDS.get(w, w.capitalize()) for w in aws_name.split("-")]
+    return words[0][0].lower() + words[0][1:] + "".join(words[1:])
+
+
+_PARQUET_TYPES = {"int32": "INT_32", "int64": "INT_64", "time": "INT_64"}
+_PARQUET_INT32_CATEGORIES = {"protocol"}
+
+
+def _parquet(name: str, kind: str) -> str:
+    if name in _PARQUET_INT32_CATEGORIES:
+        return "INT_32"
+    return _PARQUET_TYPES.get(kind, "STRING")
+
+
 FIELDS: dict[str, Field] = {
-    name: Field(name, _snake(name), version, kind, meaning)
+    name: Field(name, _snake(name), _insights(name), version, kind, _parquet(name, kind), meaning)
     for name, version, kind, meaning in _ROWS
 }
 """AWS name -> Field, in the order of the AWS table."""
@@ -116,6 +149,13 @@ BY_COLUMN: dict[str, Field] = {f.column: f for f in FIELDS.values()}
 """snake_case column (Parquet name) -> Field."""
 
 DEFAULT_FIELDS: list[str] = [f.aws_name for f in FIELDS.values() if f.version == 2]
+"""The 14 version-2 fields of the default format, in order (AWS names)."""
+
+DEFAULT_INSIGHTS_FIELDS: list[str] = [FIELDS[name].insights for name in DEFAULT_FIELDS]
+"""What Logs Insights discovers in a default-format record, in record order."""
+
+BY_INSIGHTS: dict[str, Field] = {f.insights: f for f in FIELDS.values()}
+"""Logs Insights camelCase name -> Field."""
 
 LAB_FIELDS: list[str] = DEFAULT_FIELDS + [
     "vpc-id",
@@ -165,6 +205,7 @@ def lookup(name: str) -> Field | None:
 
 
 def protocol_name(number: int) -> str:
+    """``6`` -> ``"TCP"``; numbers without a common name stay numbers (``"47"``)."""
     return PROTOCOL_NAMES.get(int(number), str(int(number)))
 
 
@@ -186,4 +227,5 @@ def tcp_flags_name(value: int) -> str:
 
 
 def traffic_path_name(value: int) -> str:
+    """``4`` -> ``"intra-region VPC peering"``; unknown paths stay numbers."""
     return TRAFFIC_PATH_NAMES.get(int(value), str(int(value)))
