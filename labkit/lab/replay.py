@@ -22,7 +22,7 @@ class ReplayLab:
         return f"<Lab {self.name!r} replay data/sample_flowlogs>"
 
     def flow_logs(self, since=None, until=None, progress: bool = False):
-        from labkit import sampledata
+        from labkit.lab import sampledata
 
         frame = sampledata.load()
         if since is not None:
@@ -84,7 +84,7 @@ class ReplayLab:
 def _export_events() -> tuple[dict, list[dict]]:
     import json
 
-    from labkit import sampledata
+    from labkit.lab import sampledata
 
     export = json.loads((sampledata.SAMPLE_DIR / sampledata.CWL_EXPORT).read_text())
     events = [dict(e, logStreamName=stream) for stream, evs in export["logStreams"].items() for e in evs]
