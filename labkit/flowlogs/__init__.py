@@ -59,6 +59,7 @@ from labkit.flowlogs.formats import (
 )
 from labkit.flowlogs.parser import FlowLogParseError
 from labkit.flowlogs.reader import read
+from labkit.flowlogs.writer import fields_of_frame, parquet_object, record_lines, text_object, write
 
 __all__ = [
     "BY_COLUMN",
@@ -73,11 +74,16 @@ __all__ = [
     "LAB_FORMAT",
     "PROTOCOL_NAMES",
     "column_name",
+    "fields_of_frame",
     "format_record",
     "parse_format",
+    "parquet_object",
     "protocol_name",
     "read",
+    "record_lines",
     "tcp_flags_name",
+    "text_object",
     "to_format_string",
     "traffic_path_name",
+    "write",
 ]

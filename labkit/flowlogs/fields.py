@@ -1,21 +1,24 @@
-"""Every flow-log field of versions 2 to 8, named once.
+"""Every flow-log field, named once: versions 2 to 10 of the VPC table, and Transit Gateway's.
 
 One row per field: the AWS name used in ``${...}`` formats and S3 header lines, the
-snake_case column name (also the Parquet column name AWS uses), the version that
-introduced it, the kind of value, and what it means. Everything else in
-``labkit.flowlogs`` (parser, formats, Parquet reader, sample data) reads this table.
+snake_case column name (also the Parquet column name AWS uses), the camelCase name Logs
+Insights gives it, the version that introduced it, the kind of value, the Parquet type
+AWS writes it with, and what it means. Everything else in ``labkit.flowlogs`` (parser,
+formats, writer, sample data) and the rest of labkit read this table.
 
 Kinds:
 
 * ``int32`` / ``int64``: nullable integers (AWS Parquet types INT_32 / INT_64).
-* ``time``: Unix seconds, turned into a tz-aware UTC timestamp.
-* ``category``: a small set of values (action, log-status, protocol, type,
-  flow-direction): a pandas categorical.
+* ``time``: Unix seconds, turned into a tz-aware UTC timestamp (Parquet INT_64).
+* ``category``: a small documented set of values (action, log-status, type,
+  flow-direction): a pandas categorical whose categories start with ``CATEGORIES``.
 * ``string``: text, ids (account ids keep their leading zeros), addresses.
 
 Version 6 fields belong to Transit Gateway flow logs; they are listed so that such
 records parse with the right types. Sources: the Amazon VPC User Guide pages
-"Flow log records", "Flow log record examples" and the Transit Gateway Flow Logs guide.
+"Flow log records" (Available fields), "Flow log record examples" and "VPC encryption
+controls" (``encryption-status``), the Transit Gateway Flow Logs guide, and the CloudWatch
+Logs User Guide page "Supported logs and discovered fields" (the Insights names).
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ _ROWS: list[tuple[str, int, str, str]] = [
     ("dstaddr", 2, "string", "Destination address (the ENI's own address for incoming)"),
     ("srcport", 2, "int32", "Source port (0 for ICMP)"),
     ("dstport", 2, "int32", "Destination port (0 for ICMP)"),
-    ("protocol", 2, "category", "IANA protocol number: 1 ICMP, 6 TCP, 17 UDP, 58 ICMPv6"),
+    ("protocol", 2, "int32", "IANA protocol number: 1 ICMP, 6 TCP, 17 UDP, 58 ICMPv6"),
     ("packets", 2, "int64", "Packets transferred in the aggregation window"),
     ("bytes", 2, "int64", "Bytes transferred in the aggregation window"),
     ("start", 2, "time", "First packet of the flow in the window (Unix seconds)"),
@@ -109,6 +112,10 @@ _ROWS: list[tuple[str, int, str, str]] = [
     ("ecs-task-id", 7, "string", "Id of the ECS task"),
     # --- version 8 --------------------------------------------------------------------
     ("reject-reason", 8, "string", "Why traffic was rejected: BPA (VPC Block Public Access)"),
+    # --- versions 9 and 10 ------------------------------------------------------------
+    ("resource-id", 9, "string", "Resource the traffic belongs to (a regional NAT gateway's id)"),
+    ("encryption-status", 10, "int32",
+     "VPC encryption controls: 0 clear text, 1 Nitro-encrypted, 2 TLS (port 443), 3 both"),
 ]
 
 
@@ -130,17 +137,10 @@ def _insights(aws_name: str) -> str:
 
 
 _PARQUET_TYPES = {"int32": "INT_32", "int64": "INT_64", "time": "INT_64"}
-_PARQUET_INT32_CATEGORIES = {"protocol"}
-
-
-def _parquet(name: str, kind: str) -> str:
-    if name in _PARQUET_INT32_CATEGORIES:
-        return "INT_32"
-    return _PARQUET_TYPES.get(kind, "STRING")
-
 
 FIELDS: dict[str, Field] = {
-    name: Field(name, _snake(name), _insights(name), version, kind, _parquet(name, kind), meaning)
+    name: Field(name, _snake(name), _insights(name), version, kind, _PARQUET_TYPES.get(kind, "STRING"),
+                meaning)
     for name, version, kind, meaning in _ROWS
 }
 """AWS name -> Field, in the order of the AWS table."""
@@ -168,6 +168,16 @@ LAB_FIELDS: list[str] = DEFAULT_FIELDS + [
     "flow-direction",
     "traffic-path",
 ]
+
+CATEGORIES: dict[str, list[str]] = {
+    "action": ["ACCEPT", "REJECT"],
+    "log-status": ["OK", "NODATA", "SKIPDATA"],
+    "type": ["IPv4", "IPv6", "EFA"],
+    "flow-direction": ["ingress", "egress"],
+}
+"""The documented values of each ``category`` field: the first categories of its column,
+whatever the input, so that frames read separately concatenate without losing the type.
+A value AWS does not document is kept, as an extra category after these."""
 
 PROTOCOL_NAMES: dict[int, str] = {1: "ICMP", 6: "TCP", 17: "UDP", 58: "ICMPv6"}
 

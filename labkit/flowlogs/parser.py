@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from labkit.flowlogs.fields import (
+    CATEGORIES,
     FIELDS,
     lookup,
     protocol_name,
@@ -90,8 +91,6 @@ def raw_type(name: str) -> pa.DataType:
         return pa.int32()
     if kind in ("int64", "time"):
         return pa.int64()
-    if name == "protocol":
-        return pa.int32()
     return pa.string()
 
 
@@ -477,69 +476,7 @@ def _decode_dictionaries(table: pa.Table) -> pa.Table:
     return table
 
 
-def _sorted_unique(col: pa.ChunkedArray) -> pa.Array:
-    uniq = pc.unique(col).drop_null()
-    return uniq.take(pc.sort_indices(uniq))
-
-
-def _with_dictionary(indices: pa.ChunkedArray, dictionary: pa.Array) -> pa.ChunkedArray:
-    chunks = [pa.DictionaryArray.from_arrays(ch, dictionary, safe=False) for ch in indices.chunks]
-    if not chunks:
-        chunks = [pa.DictionaryArray.from_arrays(pa.array([], pa.int32()), dictionary)]
-    return pa.chunked_array(chunks, type=pa.dictionary(pa.int32(), dictionary.type))
-
-
 _LUT_SPAN = 1 << 16
-
-
-def _small_int_codes(col: pa.ChunkedArray) -> tuple[pa.Array, pa.ChunkedArray] | None:
-    """(sorted unique values, int32 codes) of an integer column with a small range
-    (protocol, tcp_flags, traffic_path): a lookup table instead of hashing."""
-    if not pa.types.is_integer(col.type) or col.null_count == len(col):
-        return None
-    lo, hi = (v.as_py() for v in pc.min_max(col).values())
-    if hi - lo >= _LUT_SPAN:
-        return None
-    vals = pc.subtract(col, pa.scalar(lo, col.type)).cast(pa.int32()).fill_null(0).to_numpy()
-    valid = pc.is_valid(col).to_numpy() if col.null_count else None
-    present = np.bincount(vals if valid is None else vals[valid], minlength=hi - lo + 1) > 0
-    uniq = np.flatnonzero(present)
-    lut = np.zeros(hi - lo + 1, np.int32)
-    lut[uniq] = np.arange(len(uniq), dtype=np.int32)
-    mask = None if valid is None else ~valid
-    codes = pa.chunked_array([pa.array(lut[vals], pa.int32(), mask=mask)])
-    return pa.array(uniq + lo).cast(col.type), codes
-
-
-def _dictionary_codes(col: pa.ChunkedArray) -> tuple[pa.Array, pa.ChunkedArray]:
-    """(sorted unique values, int32 codes): each chunk's small dictionary (read
-    dictionary-encoded, or ``dictionary_encode``) is merged, sorted, and the chunk's
-    codes remapped with a ``take`` (skipped where the dictionary is already that)."""
-    if pa.types.is_dictionary(col.type):
-        parts = [(ch.dictionary, ch.indices.cast(pa.int32())) for ch in col.chunks]
-        value_type = col.type.value_type
-    else:
-        parts = [((e := pc.dictionary_encode(ch)).dictionary, e.indices) for ch in col.chunks]
-        value_type = col.type
-    if not parts:
-        return pa.array([], value_type), pa.chunked_array([], pa.int32())
-    first = parts[0][0]
-    if all(d.equals(first) for d, _ in parts[1:]):
-        dicts = [first]
-    else:
-        dicts = [d for d, _ in parts]
-    uniq = _sorted_unique(pa.chunked_array(dicts, type=value_type))
-    codes = []
-    cache: dict[int, pa.Array | None] = {}
-    for d, i in parts:
-        key = 0 if len(dicts) == 1 else id(d)
-        if key not in cache:
-            tr = pc.index_in(d, value_set=uniq)
-            same = len(tr) == len(uniq) and tr.equals(pa.array(np.arange(len(uniq), dtype=np.int32)))
-            cache[key] = None if same else tr
-        tr = cache[key]
-        codes.append(i if tr is None else tr.take(i))
-    return uniq, pa.chunked_array(codes, type=pa.int32())
 
 
 def _small_int_np_codes(col: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray] | None:
@@ -599,45 +536,24 @@ def _np_codes(col: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
     return found if found is not None else _dict_np_codes(col)
 
 
-def _pd_categorical(codes: np.ndarray, categories: list) -> pd.Categorical:
-    dtype = pd.CategoricalDtype(pd.Index(categories), ordered=False)
-    return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
-
-
-def _pd_categoricals(col: pa.ChunkedArray, namer=None):
-    """(Categorical of the values, Categorical of their names or None), same codes.
-
-    ``namer`` runs on the few unique values only; equal names share a category."""
+def _fixed_categorical(col: pa.ChunkedArray, documented: Sequence[str]) -> pd.Categorical:
+    """A categorical whose categories are ``documented`` (always, in that order), then any
+    other value seen, sorted: two reads of documented values have the same dtype."""
     uniq, codes = _np_codes(col)
-    values = _pd_categorical(codes, _categories(uniq))
-    if namer is None:
-        return values, None
-    labels = [namer(v) for v in uniq.to_pylist()]
-    distinct = list(dict.fromkeys(labels))
-    if len(distinct) != len(labels):
-        remap = np.array([distinct.index(x) for x in labels] + [-1], codes.dtype)
-        codes = remap[codes]  # -1 -> last entry, -1
-    return values, _pd_categorical(codes, distinct)
+    seen = uniq.to_pylist()
+    extra = sorted(set(seen) - set(documented))
+    categories = list(documented) + extra
+    position = {v: i for i, v in enumerate(categories)}
+    remap = np.array([position[v] for v in seen] + [-1], np.int32)
+    dtype = pd.CategoricalDtype(pd.Index(categories, dtype=object), ordered=False)
+    return pd.Categorical.from_codes(remap[codes], dtype=dtype, validate=False)
 
 
-def _categories(uniq: pa.Array):
-    if pa.types.is_integer(uniq.type):
-        return uniq.to_numpy(zero_copy_only=False)
-    return uniq.to_pylist()
-
-
-def _categorical(col: pa.ChunkedArray, namer=None) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
-    """(categorical of the values, categorical of their names) sharing the same codes.
-
-    ``namer`` runs on the few unique values only.
-    """
-    found = _small_int_codes(col)
-    uniq, idx = found if found is not None else _dictionary_codes(col)
-    values = _with_dictionary(idx, uniq)
-    names = None
-    if namer is not None:
-        names = _with_dictionary(idx, pa.array([namer(v) for v in uniq.to_pylist()], pa.string()))
-    return values, names
+def _names(col: pa.ChunkedArray, namer) -> pa.Array:
+    """``namer`` of every value, as a string array: ``namer`` runs on the unique values only."""
+    uniq, codes = _np_codes(col)
+    labels = pa.array([namer(v) for v in uniq.to_pylist()], pa.string())
+    return labels.take(pa.array(codes, pa.int32(), mask=codes < 0))
 
 
 def _timestamps(col: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -648,12 +564,6 @@ def _timestamps(col: pa.ChunkedArray) -> pa.ChunkedArray:
     return col.cast(pa.timestamp("s", tz="UTC"))
 
 
-def _types_mapper(t: pa.DataType):
-    if pa.types.is_dictionary(t):
-        return None  # -> pandas Categorical
-    return pd.ArrowDtype(t)
-
-
 _NAMERS = {
     "protocol": ("protocol_name", protocol_name),
     "tcp_flags": ("tcp_flags_names", tcp_flags_name),
@@ -661,50 +571,40 @@ _NAMERS = {
 }
 
 
-def _output_columns(raw: pa.Table, make_categorical):
-    """The DataFrame's columns, in order, as (name, values) pairs: the one walk over the raw table.
-
-    ``make_categorical(col, namer)`` returns (codes-or-values, readable names) for a category column.
-    """
+def _output_columns(raw: pa.Table):
+    """The DataFrame's columns, in order, as (name, values) pairs: the one walk over the raw table."""
     for col_name in raw.column_names:
         col = raw.column(col_name)
         f = lookup(col_name)
         kind = f.kind if f and f.column == col_name else "string"
-        if col_name == "log_stream":
-            kind = "category"
         if col_name == "event_timestamp":
             yield col_name, col.cast(pa.timestamp("ms", tz="UTC"))
             continue
         if kind == "time":
             yield col_name, _timestamps(col)
             continue
-        if kind != "category" and pa.types.is_dictionary(col.type):
-            col = col.cast(col.type.value_type)  # e.g. "action_2": a plain string column
-        namer = _NAMERS.get(col_name)
         if kind == "category":
-            values, labels = make_categorical(col, namer[1] if namer else None)
-            yield col_name, values
-        else:
-            yield col_name, col
-            if namer:  # tcp_flags, traffic_path: keep the integer, add names
-                _, labels = make_categorical(col, namer[1])
-        if namer:
-            yield namer[0], labels
+            yield col_name, _fixed_categorical(col, CATEGORIES.get(f.aws_name, []))
+            continue
+        if pa.types.is_dictionary(col.type):
+            col = col.cast(col.type.value_type)  # e.g. "action_2": a plain string column
+        yield col_name, col
+        if col_name in _NAMERS:
+            name, namer = _NAMERS[col_name]
+            yield name, _names(col, namer)
 
 
-def finalize(raw: pa.Table, fields_of_column: dict[str, str] | None = None) -> pd.DataFrame:
+def finalize(raw: pa.Table) -> pd.DataFrame:
     """Raw typed table -> the DataFrame: UTC timestamps, categoricals, readable names.
 
     Arrow columns are wrapped zero-copy (``pd.ArrowDtype``); categoricals are built
     straight from numpy codes (no Arrow dictionary array, no second conversion)."""
-    pairs = list(_output_columns(raw, _pd_categoricals))
+    pairs = [
+        (name, v if isinstance(v, pd.Categorical) else pd.arrays.ArrowExtensionArray(v))
+        for name, v in _output_columns(raw)
+    ]
+    index = pd.RangeIndex(raw.num_rows)
     if len({name for name, _ in pairs}) != len(pairs):
-        # A duplicate column name: a dict cannot hold it, so let Arrow build the frame.
-        names, arrays = zip(*_output_columns(raw, _categorical), strict=True)
-        table = pa.Table.from_arrays(list(arrays), names=list(names))
-        return table.to_pandas(types_mapper=_types_mapper, split_blocks=True)
-    columns = {
-        name: v if isinstance(v, pd.Categorical) else pd.arrays.ArrowExtensionArray(v)
-        for name, v in pairs
-    }
-    return pd.DataFrame(columns, index=pd.RangeIndex(raw.num_rows), copy=False)
+        # A duplicate column name (a field called like a derived column): a dict cannot hold it.
+        return pd.concat([pd.Series(v, index=index, name=n) for n, v in pairs], axis=1)
+    return pd.DataFrame(dict(pairs), index=index, copy=False)
