@@ -107,3 +107,14 @@ def test_insights_names_are_aws_discovered_fields():
     assert fl.BY_INSIGHTS["vpcId"].aws_name == "vpc-id"
     assert len(fl.BY_INSIGHTS) == len(FIELDS)
     assert fl.PROTOCOL_NAMES[17] == "UDP"
+
+
+def test_strict_format_accepts_every_field_of_the_current_table():
+    """Amazon VPC User Guide, "Flow log records", Available fields (versions 2-10), plus the
+    Transit Gateway fields; ``${encryption-status}`` ("VPC encryption controls") included."""
+    every = " ".join(f"${{{name}}}" for name in FIELDS)
+    assert fl.parse_format(every, strict=True) == list(FIELDS)
+    assert FIELDS["encryption-status"].version == 10 and FIELDS["encryption-status"].parquet == "INT_32"
+    assert FIELDS["resource-id"].version == 9
+    assert {f.parquet for f in FIELDS.values()} == {"INT_32", "INT_64", "STRING"}
+    assert FIELDS["start"].parquet == "INT_64" and FIELDS["protocol"].parquet == "INT_32"
