@@ -1,15 +1,31 @@
 """The committed sample flow logs: reproducible, clean, and showing the lab's scenario."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
 from labkit import flowlogs as fl
 from labkit.lab import sampledata as sd
 
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "generate_sample_data.py"
+
 
 def test_regenerates_byte_for_byte():
     assert sd.check() == []
-    assert sd.main(["--check"]) == 0
+
+
+def test_the_script_checks_and_writes(tmp_path):
+    check = subprocess.run([sys.executable, str(SCRIPT), "--check"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "byte-identical" in check.stdout
+    stale = subprocess.run([sys.executable, str(SCRIPT), "--check", "--dir", str(tmp_path)],
+                           capture_output=True, text=True)
+    assert stale.returncode == 1 and "missing: cloudwatch_export.json" in stale.stdout
+    subprocess.run([sys.executable, str(SCRIPT), "--dir", str(tmp_path)], check=True, capture_output=True)
+    assert (tmp_path / sd.CWL_EXPORT).read_bytes() == (sd.SAMPLE_DIR / sd.CWL_EXPORT).read_bytes()
 
 
 @pytest.fixture(scope="module")

@@ -175,9 +175,9 @@ CATEGORIES: dict[str, list[str]] = {
     "type": ["IPv4", "IPv6", "EFA"],
     "flow-direction": ["ingress", "egress"],
 }
-"""The documented values of each ``category`` field: the first categories of its column,
+"""The documented values of each ``category`` field: always categories of its column,
 whatever the input, so that frames read separately concatenate without losing the type.
-A value AWS does not document is kept, as an extra category after these."""
+A value AWS does not document is kept as an extra category (categories are sorted)."""
 
 PROTOCOL_NAMES: dict[int, str] = {1: "ICMP", 6: "TCP", 17: "UDP", 58: "ICMPv6"}
 

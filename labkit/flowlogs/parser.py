@@ -537,12 +537,12 @@ def _np_codes(col: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
 
 
 def _fixed_categorical(col: pa.ChunkedArray, documented: Sequence[str]) -> pd.Categorical:
-    """A categorical whose categories are ``documented`` (always, in that order), then any
-    other value seen, sorted: two reads of documented values have the same dtype."""
+    """A categorical whose categories are the ``documented`` values (always) and any other
+    value seen, sorted (so sorting the column sorts the text): two reads of documented
+    values have the same dtype."""
     uniq, codes = _np_codes(col)
     seen = uniq.to_pylist()
-    extra = sorted(set(seen) - set(documented))
-    categories = list(documented) + extra
+    categories = sorted(set(documented) | set(seen))
     position = {v: i for i, v in enumerate(categories)}
     remap = np.array([position[v] for v in seen] + [-1], np.int32)
     dtype = pd.CategoricalDtype(pd.Index(categories, dtype=object), ordered=False)

@@ -1,7 +1,7 @@
 """The lab's sample flow logs: synthesised, seeded, byte-for-byte reproducible.
 
-    python -m labkit.lab.sampledata            # (re)write data/sample_flowlogs/
-    python -m labkit.lab.sampledata --check    # verify the committed files are identical
+    python scripts/generate_sample_data.py            # (re)write data/sample_flowlogs/
+    python scripts/generate_sample_data.py --check    # verify the committed files are identical
 
 The records describe the lab's scenario over one hour with 60-second aggregation
 windows: two peered VPCs (10.0.0.0/16 and 192.168.0.0/16), one instance in each with a
@@ -12,7 +12,8 @@ of both public addresses refused; a few NODATA and SKIPDATA records; a short IPv
 sample on the VPC 1 instance. Nothing was captured from AWS: ids, addresses and the
 account id are made up (documentation address ranges, account ``012345678901``).
 
-The same records are written three ways, as AWS would deliver them:
+The same records are written three ways, as AWS would deliver them, through the
+writer of ``labkit.flowlogs`` (the format has one owner):
 
 * ``cloudwatch_export.json``: a CloudWatch Logs export (one stream per ENI, ``LAB_FORMAT``)
 * ``s3-text/AWSLogs/...log.gz``: S3 text objects, header line first, 5-minute files
@@ -21,15 +22,11 @@ The same records are written three ways, as AWS would deliver them:
 
 from __future__ import annotations
 
-import argparse
 import filecmp
-import gzip
 import hashlib
-import io
 import json
 import random
 import shutil
-import sys
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -246,19 +243,23 @@ def _poisson(rng: random.Random, mean: float) -> int:
 # ---------------------------------------------------------------------- writers
 
 
-def _lines(records: list[dict], fields: list[str]) -> list[str]:
-    from labkit.flowlogs import format_record
+def _table(records: list[dict], fields: list[str]):
+    """The records (dicts keyed by AWS names) as an Arrow table of snake_case columns."""
+    import pyarrow as pa
 
-    return [format_record(fields, r) for r in records]
+    from labkit.flowlogs import FIELDS
+
+    return pa.table({FIELDS[f].column: [r.get(f) for r in records] for f in fields})
 
 
 def _cloudwatch_export(records: list[dict], seed: int) -> bytes:
-    from labkit.flowlogs import LAB_FORMAT
+    from labkit.flowlogs import LAB_FORMAT, record_lines
 
     rng = random.Random(seed + 1)
     fields = _fields()
+    lines = record_lines(_table(records, fields), fields).to_pylist()
     streams: dict[str, list[dict]] = {}
-    for rec, line in zip(records, _lines(records, fields), strict=True):
+    for rec, line in zip(records, lines, strict=True):
         streams.setdefault(f"{rec['interface-id']}-all", []).append({
             "timestamp": rec["start"] * 1000,
             "message": line,
@@ -290,46 +291,19 @@ def _hash8(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:8]
 
 
-def _gzip(data: bytes) -> bytes:
-    out = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=9) as gz:
-        gz.write(data)
-    return out.getvalue()
-
-
-def _parquet(records: list[dict], fields: list[str]) -> bytes:
-    """Parquet as AWS writes it: snake_case columns in format order, INT_32 / INT_64 /
-    STRING, ``-`` in string columns for missing values, null integers."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from labkit.flowlogs import FIELDS
-
-    cols = {}
-    for name in fields:
-        f = FIELDS[name]
-        values = [r.get(name) for r in records]
-        if f.kind in ("int32", "int64", "time") or name == "protocol":
-            typ = pa.int64() if f.kind in ("int64", "time") else pa.int32()
-            cols[f.column] = pa.array(values, typ)
-        else:
-            cols[f.column] = pa.array(["-" if v is None else str(v) for v in values], pa.string())
-    out = io.BytesIO()
-    pq.write_table(pa.table(cols), out, compression="gzip", use_dictionary=True,
-                   write_statistics=True, store_schema=False)
-    return out.getvalue()
-
-
 def generate(directory: Path = SAMPLE_DIR, seed: int = SEED) -> list[Path]:
     """Write every sample file under ``directory``; return their paths."""
+    from labkit.flowlogs import parquet_object, text_object
+
     directory = Path(directory)
     records = build_records(seed)
     files: dict[str, bytes] = {CWL_EXPORT: _cloudwatch_export(records, seed)}
     s3_fields = _s3_fields()
     for key, recs in sorted(_s3_objects(records).items()):
-        text = ("\n".join([" ".join(s3_fields)] + _lines(recs, s3_fields)) + "\n").encode()
-        files[f"s3-text/{key}_{_hash8(text)}.log.gz"] = _gzip(text)
-        pq_bytes = _parquet(recs, s3_fields)
+        table = _table(recs, s3_fields)
+        text = text_object(table, s3_fields, compress=False)
+        files[f"s3-text/{key}_{_hash8(text)}.log.gz"] = text_object(table, s3_fields)
+        pq_bytes = parquet_object(table, s3_fields)
         files[f"s3-parquet/{key}_{_hash8(pq_bytes)}.log.parquet"] = pq_bytes
     # Object names carry a hash of their content: clear the old ones, or they would linger.
     for tree in ("s3-text", "s3-parquet"):
@@ -370,25 +344,3 @@ def load(directory: Path = SAMPLE_DIR):
     from labkit import flowlogs
 
     return flowlogs.read(Path(directory) / CWL_EXPORT)
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m labkit.lab.sampledata", description=__doc__)
-    ap.add_argument("--check", action="store_true",
-                    help="verify the committed files are byte-identical to a fresh build")
-    ap.add_argument("--dir", type=Path, default=SAMPLE_DIR, help="sample directory")
-    args = ap.parse_args(argv)
-    if args.check:
-        problems = check(args.dir)
-        for p in problems:
-            print(p)
-        print("sample data: " + ("OK, byte-identical" if not problems else
-                                 f"{len(problems)} difference(s); run python -m labkit.lab.sampledata"))
-        return 1 if problems else 0
-    paths = generate(args.dir)
-    print(f"wrote {len(paths)} files under {args.dir}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
