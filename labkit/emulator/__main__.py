@@ -31,11 +31,13 @@ def main(argv=None) -> int:
     if args.state_file:
         from labkit.emulator.process import write_state
 
-        write_state(args.state_file, server.endpoint, server.port)
+        write_state(args.state_file, server.endpoint, server.port, server.token)
     print(f"labkit emulator on {server.endpoint} (Ctrl-C stops it)", flush=True)
     reason = server.serve_forever()
     if args.state_file:
-        args.state_file.unlink(missing_ok=True)
+        from labkit.emulator.process import remove_own_state
+
+        remove_own_state(args.state_file, server.port)
     print(f"labkit emulator stopped: {reason}", flush=True)
     return 0
 

@@ -67,17 +67,21 @@ def error_body(call: Call, error: AwsError) -> tuple[str, list[tuple[str, str]],
     """The HTTP status line, headers and body with which AWS reports ``error``."""
     request_id = str(uuid.uuid4())
     status = f"{error.status} {'Bad Request' if error.status == 400 else 'Error'}"
-    if call.is_query:
-        xml = (
-            "<?xml version='1.0' encoding='UTF-8'?>"
-            f"<Response><Errors><Error><Code>{_xml(error.code)}</Code>"
-            f"<Message>{_xml(error.message)}</Message></Error></Errors>"
-            f"<RequestID>{request_id}</RequestID></Response>"
-        )
-        if call.service == "iam":
+    if call.is_query or call.service == "s3":
+        code, message = _xml(error.code), _xml(error.message)
+        if call.service == "s3":  # REST-XML: a bare <Error>
+            xml = (f"<Error><Code>{code}</Code><Message>{message}</Message>"
+                   f"<RequestId>{request_id}</RequestId></Error>")
+        elif call.service == "ec2":
+            xml = (
+                "<?xml version='1.0' encoding='UTF-8'?>"
+                f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors>"
+                f"<RequestID>{request_id}</RequestID></Response>"
+            )
+        else:  # the awsQuery protocol (IAM, STS)
             xml = (
                 "<ErrorResponse><Error><Type>Sender</Type>"
-                f"<Code>{_xml(error.code)}</Code><Message>{_xml(error.message)}</Message>"
+                f"<Code>{code}</Code><Message>{message}</Message>"
                 f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>"
             )
         body = xml.encode()

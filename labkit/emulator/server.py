@@ -5,11 +5,13 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import secrets
 import signal
 import socket
 import threading
 import time
 
+from labkit.emulator.guard import LocalOnly
 from labkit.errors import LabError
 
 # moto reads these when it is imported: set them first.
@@ -22,23 +24,22 @@ WARM_REGIONS = ("us-east-1",)
 
 
 def build_app():
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-
+    """moto's server inside our layer, inside the AWS-shaped answers to bad input."""
     from labkit import __version__
+    from labkit.emulator import moto_adapter
+    from labkit.emulator.input_errors import InputErrors
     from labkit.emulator.layer import LabLayer
+    from labkit.emulator.logs_limits import PutLogEventsLimits
 
-    return LabLayer(DomainDispatcherApplication(create_backend_app), __version__)
+    layer = LabLayer(moto_adapter.wsgi_app(), __version__)
+    return layer, InputErrors(PutLogEventsLimits(layer))
 
 
 def _warm_up(regions=WARM_REGIONS) -> None:
     # moto builds a backend on first use (about a second for EC2): pay it at start.
-    from labkit.emulator import moto_state
+    from labkit.emulator import moto_adapter
 
-    for region in regions:
-        for service in ("ec2", "logs", "ssm"):
-            moto_state.backend(service, region)
-    moto_state.iam()
-    moto_state.s3()
+    moto_adapter.warm_up(regions)
 
 
 def _require_free(port: int) -> None:
@@ -61,16 +62,20 @@ class EmulatorServer:
     """One emulator on one port. ``serve_forever`` returns on stop, a signal, or idle time."""
 
     def __init__(self, port: int = 0, idle_seconds: float = DEFAULT_IDLE_SECONDS):
-        from moto.moto_server.werkzeug_app import MotoRequestHandler
         from werkzeug.serving import make_server
+
+        from labkit.emulator import moto_adapter
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         _require_free(port)
-        self.app = build_app()
-        self.server = make_server(HOST, port, self.app, threaded=True,
-                                  request_handler=MotoRequestHandler)
+        self.layer, app = build_app()
+        self.server = make_server(HOST, port, app, threaded=True,
+                                  request_handler=moto_adapter.request_handler())
         self.port = self.server.server_address[1]
         self.endpoint = f"http://{HOST}:{self.port}"
+        # The guard needs the port the socket got (port 0 picks one), so it goes on last.
+        self.token = secrets.token_urlsafe(32)
+        self.server.app = LocalOnly(app, self.port, self.token)
         self.idle_seconds = idle_seconds
         self.stopped_because = ""
 
@@ -92,5 +97,5 @@ class EmulatorServer:
     def _watch_idle(self) -> None:
         while not self.stopped_because:
             time.sleep(min(30.0, max(self.idle_seconds / 4, 0.1)))
-            if time.monotonic() - self.app.last_request > self.idle_seconds:
+            if time.monotonic() - self.layer.last_request > self.idle_seconds:
                 self.stop(f"idle for {self.idle_seconds:.0f} s")
