@@ -6,14 +6,14 @@
   per log group and :meth:`EventTable.append` new events to it.
 """
 
-from labkit.logsinsights.engine import QueryResult, format_time, run_query
+from labkit.logsinsights.engine import QueryResult, run_query
 from labkit.logsinsights.errors import InvalidFilterPatternError, MalformedQueryError
 from labkit.logsinsights.filter_pattern import compile_filter_pattern
 from labkit.logsinsights.parser import Query, parse_query
-from labkit.logsinsights.table import FLOW_FIELDS, EventTable
+from labkit.logsinsights.table import EventTable
+from labkit.logsinsights.values import format_time
 
 __all__ = [
-    "FLOW_FIELDS",
     "EventTable",
     "InvalidFilterPatternError",
     "MalformedQueryError",

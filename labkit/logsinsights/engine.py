@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from labkit.logsinsights import functions as F
+from labkit.logsinsights.natural_sort import sort_key
 from labkit.logsinsights.parser import (
     AGGREGATES,
     BinOp,
@@ -39,38 +40,11 @@ from labkit.logsinsights.parser import (
     Stats,
     parse_query,
 )
-from labkit.logsinsights.table import EventTable, Val
+from labkit.logsinsights.table import EventTable
+from labkit.logsinsights.values import Val, format_value, is_cat
 
 #: GetQueryResults returns at most this many rows; StartQuery's ``limit`` defaults to it.
 MAX_RESULTS = 10_000
-DEFAULT_LIMIT = 10_000
-
-
-# ---------------------------------------------------------------- formatting
-
-
-def format_time(ms: float) -> str:
-    """AWS's result format for timestamps: ``2024-05-01 12:00:00.000`` (UTC)."""
-    ms = int(ms)
-    secs, milli = divmod(ms, 1000)
-    t = pd.Timestamp(secs, unit="s")
-    return f"{t:%Y-%m-%d %H:%M:%S}.{milli:03d}"
-
-
-def format_value(v, kind: str) -> str:
-    if kind == "time":
-        return format_time(v)
-    if kind == "bool":
-        return "1" if bool(v) else "0"
-    if isinstance(v, bool | np.bool_):
-        return "1" if v else "0"
-    if isinstance(v, float | np.floating):
-        if math.isfinite(v) and float(v).is_integer() and abs(v) < 2**63:
-            return str(int(v))
-        return repr(float(v))
-    if isinstance(v, np.integer):
-        return str(int(v))
-    return str(v)
 
 
 # ---------------------------------------------------------------- result
@@ -119,6 +93,8 @@ class State:
         self._taken: dict[str, Val] = {}
         self.aggregated = False
         self.ordered = False
+        self.stats_columns: list[str] = []  # after stats: its columns, in AWS's order
+        self.aggregate_columns: dict[Call, str] = {}  # after stats: count(*) -> its column
 
     def get(self, name: str) -> Val:
         if name in self.cols:
@@ -173,7 +149,7 @@ def evaluate(expr: Expr, st: State, aggs: dict | None = None) -> Val:
         v = evaluate(expr.operand, st, aggs)
         return F.number(-F.to_num(v, n))
     if isinstance(expr, Like):
-        hit = F.like(evaluate(expr.operand, st, aggs), expr.pattern, expr.is_regex, n)
+        hit = F.like(evaluate(expr.operand, st, aggs), expr.pattern, expr.regex, n)
         return F.boolean(~hit if expr.negate else hit)
     if isinstance(expr, In):
         v = evaluate(expr.operand, st, aggs)
@@ -185,9 +161,11 @@ def evaluate(expr: Expr, st: State, aggs: dict | None = None) -> Val:
         return F.boolean(hit)
     if isinstance(expr, Call):
         if expr.name in AGGREGATES:
-            if aggs is None or expr not in aggs:
-                raise ValueError(f"aggregate {expr.text} outside stats")
-            return aggs[expr]
+            if aggs is not None and expr in aggs:
+                return aggs[expr]
+            if expr in st.aggregate_columns:  # "sort count(*) desc" after a stats
+                return st.get(st.aggregate_columns[expr])
+            raise ValueError(f"aggregate {expr.text} outside stats")  # pragma: no cover - parser rejects it
         if expr.name == "bin":
             ts = F.to_num(st.get("@timestamp"), n)
             return F.number(F.floor_period(ts, expr.args[0]), "time")
@@ -207,37 +185,7 @@ def evaluate(expr: Expr, st: State, aggs: dict | None = None) -> Val:
 # ---------------------------------------------------------------- ordering
 
 
-def _sort_key(v: Val, n: int) -> np.ndarray:
-    """A float key that orders like Logs Insights: text before numbers, numbers by value."""
-    if v.kind in ("num", "time", "bool"):
-        return F.to_num(v, n)
-    s = v.s if not v.is_scalar else v.series(n)
-    if F.is_cat(s):
-        cats = pd.Series(np.asarray(s.cat.categories, dtype=object))
-        rank = _text_rank(cats)
-        codes = s.cat.codes.to_numpy()
-        out = rank[np.clip(codes, 0, None)] if len(rank) else np.zeros(n)
-        return np.where(codes < 0, np.nan, out)
-    codes, uniques = pd.factorize(s, use_na_sentinel=True)
-    rank = _text_rank(pd.Series(np.asarray(uniques, dtype=object)))
-    out = rank[np.clip(codes, 0, None)] if len(rank) else np.zeros(n)
-    return np.where(codes < 0, np.nan, out)
-
-
-def _text_rank(u: pd.Series) -> np.ndarray:
-    """Rank distinct values: non-numbers (by text) first, then numbers (by value)."""
-    if len(u) == 0:
-        return np.zeros(0)
-    text = u.astype(str)
-    num = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
-    isnum = ~np.isnan(num)
-    order = np.lexsort((text.to_numpy(), num, isnum))  # last key is primary
-    rank = np.empty(len(u))
-    rank[order] = np.arange(len(u), dtype=float)
-    return rank
-
-
-def _order(st: State, keys: list[tuple[np.ndarray, bool]]) -> np.ndarray:
+def _order(keys: list[tuple[np.ndarray, bool]]) -> np.ndarray:
     """Stable multi-key argsort; missing values last whatever the direction."""
     cols = []
     for key, desc in reversed(keys):
@@ -253,7 +201,7 @@ def _default_order(st: State) -> None:
     if st.ordered or st.aggregated:
         return
     ts = F.to_num(st.get("@timestamp"), st.n)
-    st.select(_order(st, [(ts, True)]))
+    st.select(_order([(ts, True)]))
     st.ordered = True
 
 
@@ -264,36 +212,33 @@ def _parse(cmd: Parse, st: State) -> None:
     src = st.get(cmd.source)
     n = st.n
     s = src.s if (not src.is_scalar and src.kind == "str") else F.to_str(src, n)
-    k = len(cmd.names)
-    simple = cmd.glob is not None and cmd.glob == " ".join(["*"] * k) and k > 1
-    if F.is_cat(s):
-        cats = pd.Series(np.asarray(s.cat.categories, dtype=object))
-        table = _extract(cats, cmd, simple, k)
+    # work once per distinct value (categories, or factorized values), then map back
+    if is_cat(s):
+        distinct = [str(c) for c in s.cat.categories]
         codes = s.cat.codes.to_numpy()
-        for j, name in enumerate(cmd.names):
-            col = table[j].to_numpy(dtype=object)
-            vals = col[np.clip(codes, 0, None)] if len(col) else np.full(n, None, object)
-            vals = np.where(codes < 0, None, vals)
-            st.cols[name] = Val(pd.Series(vals, dtype=object), "str")
-        return
-    table = _extract(s, cmd, simple, k)
-    for j, name in enumerate(cmd.names):
-        st.cols[name] = Val(table[j].reset_index(drop=True), "str")
+    else:
+        codes, uniques = pd.factorize(s, use_na_sentinel=True)
+        distinct = [str(u) for u in uniques]
+    found = _extract(distinct, cmd)
+    for name, col in zip(cmd.names, found, strict=True):
+        vals = col[np.clip(codes, 0, None)] if len(col) else np.full(n, None, dtype=object)
+        st.cols[name] = Val(pd.Series(np.where(codes < 0, None, vals), dtype=object), "str")
 
 
-def _extract(s: pd.Series, cmd: Parse, simple: bool, k: int) -> dict[int, pd.Series]:
-    if simple:
-        s = s.astype("str")
-        parts = s.str.split(" ", n=k - 1, expand=True)
+def _extract(values: list[str], cmd: Parse) -> list[np.ndarray]:
+    """One array per field ``cmd`` names: what it captures from each value (None: no match)."""
+    k = len(cmd.names)
+    if cmd.glob is not None and k > 1 and cmd.glob == " ".join(["*"] * k):
+        # "* * *": a split on spaces, the last field taking the rest
+        parts = pd.Series(values, dtype=object).str.split(" ", n=k - 1, expand=True)
         if parts.shape[1] < k:
-            return {j: pd.Series([None] * len(s), dtype=object) for j in range(k)}
+            return [np.full(len(values), None, dtype=object) for _ in range(k)]
         ok = parts[k - 1].notna()
-        return {j: parts[j].where(ok, None) for j in range(k)}
-    try:
-        ext = s.astype("str").str.extract(cmd.regex, expand=True)
-    except Exception:  # pyarrow (RE2) lacks a Python regex feature
-        ext = s.astype(object).str.extract(cmd.regex, expand=True)
-    return {j: ext.iloc[:, j] for j in range(k)}
+        return [parts[j].where(ok, None).to_numpy(dtype=object) for j in range(k)]
+    found = cmd.regex.extract_named(values)
+    if cmd.glob is not None:
+        return [found[f"g{j}"] for j in range(k)]
+    return [found[name] for name in cmd.names]
 
 
 def _collect_aggs(expr: Expr, out: list) -> None:
@@ -323,6 +268,17 @@ def _group_min_max(frame, keys, vcol: Val, n, how: str) -> tuple[pd.Series, str]
     f2 = frame.assign(v=F.to_str(vcol, n))
     r = getattr(f2.groupby(keys, sort=True, dropna=False, observed=True)["v"], how)()
     return r, "str"
+
+
+def _group_sorts_first(frame, keys, v: Val, n: int, *, last: bool) -> tuple[pd.Series, str]:
+    """sortsFirst / sortsLast: per group, the value that sorts first (last) in Logs Insights' order."""
+    vv = v if not v.is_scalar else Val(v.series(n), v.kind)
+    rank = sort_key(vv, n)
+    f2 = frame.assign(rank=rank, pos=np.arange(n))[~np.isnan(rank)]
+    f2 = f2.sort_values("rank", kind="stable", ascending=not last)
+    first = f2.groupby(keys, sort=True, dropna=False, observed=True)["pos"].first()
+    picked = vv.s.to_numpy(dtype=object)[first.to_numpy()]
+    return pd.Series(picked, index=first.index), vv.kind
 
 
 def _stats(cmd: Stats, st: State) -> State:
@@ -381,6 +337,8 @@ def _stats(cmd: Stats, st: State) -> State:
             elif name in ("min", "max"):
                 vv = v if not v.is_scalar else Val(v.series(n), v.kind)
                 r, kind = _group_min_max(frame.assign(v=vv.s), keys, vv, n, name)
+            elif name in ("sortsfirst", "sortslast"):
+                r, kind = _group_sorts_first(frame, keys, v, n, last=name == "sortslast")
             else:  # earliest / latest: the value at the earliest / latest @timestamp
                 ts = F.to_num(st.get("@timestamp"), n)
                 vv = v if not v.is_scalar else Val(v.series(n), v.kind)
@@ -412,7 +370,10 @@ def _stats(cmd: Stats, st: State) -> State:
         if out.cols[it.name].is_scalar:
             v = out.cols[it.name]
             out.cols[it.name] = Val(v.series(out.n), v.kind)
-    out.stats_columns = key_names + [it.name for it in cmd.items]  # type: ignore[attr-defined]
+    out.stats_columns = key_names + [it.name for it in cmd.items]
+    out.aggregate_columns = {
+        it.expr: it.name for it in cmd.items if isinstance(it.expr, Call) and it.expr.name in AGGREGATES
+    }
     return out
 
 
@@ -475,12 +436,15 @@ def run_query(
     scanned = float(st.n)
     matched: float | None = None
 
-    cap = min(MAX_RESULTS, DEFAULT_LIMIT if limit is None else max(int(limit), 0))
+    cap = MAX_RESULTS if limit is None else min(MAX_RESULTS, max(int(limit), 0))
     field_cols: list[str] = []
     display_cols: list[str] | None = None
     stats_cols: list[str] | None = None
 
     for cmd in query.commands:
+        if matched is None and isinstance(cmd, Stats | Limit | Dedup):
+            # recordsMatched: the events the filters let through, before any of these
+            matched = float(st.n)
         if isinstance(cmd, Filter):
             mask = F.bool_of(evaluate(cmd.expr, st), st.n)
             if not mask.all():
@@ -505,22 +469,18 @@ def run_query(
         elif isinstance(cmd, Parse):
             _parse(cmd, st)
         elif isinstance(cmd, Stats):
-            if matched is None:
-                matched = float(st.n)
             st = _stats(cmd, st)
-            stats_cols = st.stats_columns  # type: ignore[attr-defined]
+            stats_cols = st.stats_columns
             field_cols = []
         elif isinstance(cmd, Sort):
-            keys = [(_sort_key(evaluate(k.expr, st), st.n), k.descending) for k in cmd.keys]
-            st.select(_order(st, keys))
+            keys = [(sort_key(evaluate(k.expr, st), st.n), k.descending) for k in cmd.keys]
+            st.select(_order(keys))
             st.ordered = True
         elif isinstance(cmd, Limit):
             _default_order(st)
             if cmd.n < st.n:
                 st.select(np.arange(cmd.n))
         elif isinstance(cmd, Dedup):
-            if matched is None:
-                matched = float(st.n)
             _dedup(cmd, st)
     if matched is None:
         matched = float(st.n)
@@ -567,6 +527,4 @@ def _typed(v: Val, n: int):
         return arr
     if v.kind == "bool":
         return s.to_numpy(dtype=bool)
-    if F.is_cat(s):
-        return s.astype(object).where(s.notna(), None).astype("str")
     return s.astype(object).where(s.notna(), None).astype("str")

@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from labkit.logsinsights.errors import InvalidFilterPatternError
+from labkit.logsinsights.linear_regex import LinearRegex, UnsupportedRegexError, compile_linear, escape
 
 Matcher = Callable[[pd.Series], np.ndarray]
 
@@ -38,8 +39,9 @@ def _invalid(msg: str = "Invalid filter pattern") -> InvalidFilterPatternError:
     return InvalidFilterPatternError(msg)
 
 
-def _wildcard(value: str) -> re.Pattern:
-    return re.compile(".*".join(re.escape(p) for p in value.split("*")), re.DOTALL)
+def _wildcard(value: str) -> LinearRegex:
+    # RE2, like every regex built from a user's pattern: "*a*a*a*b" must not backtrack
+    return compile_linear("(?s)" + ".*".join(escape(p) for p in value.split("*")))
 
 
 def _arrow_strings(messages: pd.Series) -> pa.Array:
@@ -76,7 +78,7 @@ class Cond:
         text = u.astype(str)
         if "*" in str(self.value):
             rx = _wildcard(str(self.value))
-            hit = np.fromiter((rx.fullmatch(x) is not None for x in text), bool, len(text))
+            hit = np.fromiter((rx.fullmatch(x) for x in text), bool, len(text))
         else:
             hit = (text == self.value).to_numpy()
         return hit if self.op == "=" else ~hit
@@ -99,7 +101,7 @@ class Cond:
             }[self.op]
         s = v if isinstance(v, str) else json.dumps(v)
         if "*" in str(self.value):
-            hit = _wildcard(str(self.value)).fullmatch(s) is not None
+            hit = _wildcard(str(self.value)).fullmatch(s)
         else:
             hit = s == self.value
         return hit if self.op == "=" else not hit
@@ -187,13 +189,15 @@ def _terms_matcher(text: str) -> Matcher:
 
 def _regex_matcher(body: str) -> Matcher:
     try:
-        rx = re.compile(body)
-    except re.error:
-        raise _invalid() from None
+        rx = compile_linear(body)
+    except UnsupportedRegexError as exc:
+        raise _invalid(str(exc)) from None
 
     def match(messages: pd.Series) -> np.ndarray:
-        s = messages.astype(object)
-        return np.fromiter((isinstance(x, str) and rx.search(x) is not None for x in s), bool, len(s))
+        present = messages.notna().to_numpy()
+        out = np.zeros(len(messages), dtype=bool)
+        out[present] = rx.search_many(messages[present].astype(str).tolist())
+        return out
 
     return match
 

@@ -1,6 +1,6 @@
 """Vectorised Logs Insights expressions: operators and scalar functions over columns.
 
-Values are :class:`~labkit.logsinsights.table.Val` columns. String work on a
+Values are :class:`~labkit.logsinsights.values.Val` columns. String work on a
 categorical column (the discovered ``srcAddr``, ``action``, ...) is done once per
 distinct value and mapped back through the codes, which is what makes ``like``,
 ``isIpv4InSubnet`` and friends cheap on a million events.
@@ -9,20 +9,16 @@ distinct value and mapped back through the codes, which is what makes ``like``,
 from __future__ import annotations
 
 import ipaddress
-import math
-import re
+import warnings
 from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
-from labkit.logsinsights.table import Val
+from labkit.logsinsights.linear_regex import LinearRegex
+from labkit.logsinsights.values import Val, format_value, is_cat
 
 # ---------------------------------------------------------------- helpers
-
-
-def is_cat(s: pd.Series) -> bool:
-    return isinstance(s.dtype, pd.CategoricalDtype)
 
 
 def per_value(s: pd.Series, func: Callable[[pd.Series], np.ndarray], fill) -> np.ndarray:
@@ -79,8 +75,6 @@ def to_num(v: Val, n: int) -> np.ndarray:
 
 def to_str(v: Val, n: int) -> pd.Series:
     """String view of a column (object dtype, None for missing)."""
-    from labkit.logsinsights.engine import format_value
-
     if v.is_scalar:
         val = None if v.scalar is None else format_value(v.scalar, v.kind)
         return pd.Series([val] * n, dtype=object)
@@ -232,17 +226,18 @@ def arith(op: str, a: Val, b: Val, n: int) -> Val:
     return number(r, kind)
 
 
-def like(v: Val, pattern: str, is_regex: bool, n: int) -> np.ndarray:
+def like(v: Val, pattern: str, regex: LinearRegex | None, n: int) -> np.ndarray:
+    """``like``: a regex search (RE2, linear time) when ``regex`` is given, else a substring test."""
     if v.is_scalar:
-        s = "" if v.scalar is None else str(v.scalar)
-        hit = bool(re.search(pattern, s)) if is_regex else pattern in s
-        return np.full(n, hit and v.scalar is not None)
+        if v.scalar is None:
+            return np.zeros(n, dtype=bool)
+        s = str(v.scalar)
+        return np.full(n, regex.search(s) if regex is not None else pattern in s)
     s = v.s if v.kind == "str" else to_str(v, n)
-    if is_regex:
-        rx = re.compile(pattern)
+    if regex is not None:
 
         def fn(u: pd.Series) -> np.ndarray:
-            return np.fromiter((rx.search(x) is not None for x in u.astype(str)), bool, len(u))
+            return regex.search_many(u.astype(str).tolist())
     else:
 
         def fn(u: pd.Series) -> np.ndarray:
@@ -377,8 +372,6 @@ def call_scalar(name: str, args: list[Val], n: int, node) -> Val:
     if name in ("greatest", "least"):
         stack = np.vstack([to_num(x, n) for x in args])
         with np.errstate(all="ignore"):
-            import warnings
-
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 r = np.nanmax(stack, axis=0) if name == "greatest" else np.nanmin(stack, axis=0)
@@ -439,7 +432,7 @@ def call_scalar(name: str, args: list[Val], n: int, node) -> Val:
         return _str_map(a, n, lambda u: u.str.replace(old, new, regex=False))
     if name == "strcontains":
         sub = str(args[1].scalar)
-        return number(like(a, sub, False, n).astype(float))
+        return number(like(a, sub, None, n).astype(float))
     if name in ("isvalidip", "isvalidipv4", "isvalidipv6"):
         ver = {"isvalidip": None, "isvalidipv4": 4, "isvalidipv6": 6}[name]
         s = to_str(a, n)
@@ -455,7 +448,3 @@ def call_scalar(name: str, args: list[Val], n: int, node) -> Val:
     if name == "tomillis":
         return number(to_num(a, n), "num")
     raise ValueError(f"Unknown function: {name}")  # pragma: no cover - parser rejects it
-
-
-def is_nan(x) -> bool:
-    return isinstance(x, float) and math.isnan(x)

@@ -16,6 +16,7 @@ import lark
 from lark import Lark, Token, Transformer, v_args
 
 from labkit.logsinsights.errors import MalformedQueryError
+from labkit.logsinsights.linear_regex import LinearRegex, UnsupportedRegexError, compile_linear, escape
 
 # ---------------------------------------------------------------- AST: expressions
 
@@ -76,7 +77,7 @@ class Neg(Expr):
 class Like(Expr):
     operand: Expr
     pattern: str
-    is_regex: bool
+    regex: LinearRegex | None  # None: ``pattern`` is a plain substring
     negate: bool
 
 
@@ -137,7 +138,7 @@ class Limit:
 @dataclass(frozen=True)
 class Parse:
     source: str
-    regex: re.Pattern
+    regex: LinearRegex  # for a glob, one named group per "*": g0, g1, ...
     names: tuple
     glob: str | None  # the glob text for a glob parse, None for a regex parse
 
@@ -152,10 +153,31 @@ class Query:
     text: str
     commands: tuple
 
-    @property
-    def has_stats(self) -> bool:
-        return any(isinstance(c, Stats) for c in self.commands)
 
+# ---------------------------------------------------------------- what AWS has and the emulator lacks
+
+#: Commands of AWS's query syntax ("CloudWatch Logs Insights language query syntax") the
+#: emulator does not run. A query using one fails with a MalformedQueryException that
+#: names it, never with a quietly different answer.
+UNSUPPORTED_COMMANDS = frozenset(
+    {"anomaly", "pattern", "diff", "unmask", "filterIndex", "SOURCE", "unnest", "lookup", "addtotals"}
+)
+
+#: Functions AWS has that the emulator does not compute (lower case -> AWS's spelling).
+UNSUPPORTED_FUNCTIONS = {
+    "jsonparse": "jsonParse",
+    "jsonstringify": "jsonStringify",
+    "unmask": "unmask",
+    "rate": "rate",
+    "count_over_time": "count_over_time",
+    "sum_over_time": "sum_over_time",
+    "histogram": "histogram",
+}
+
+# The first word of each command: at the start of the query or after a "|" (comments
+# skipped). Only consulted for a query that did not parse, so a "|" inside a string can
+# at worst change which error such a query gets.
+_COMMAND_START = re.compile(r"(?:\A|\|)(?:\s|#[^\n]*)*([A-Za-z]+)(?![A-Za-z0-9_])")
 
 # ---------------------------------------------------------------- function catalogue
 
@@ -172,6 +194,8 @@ AGGREGATES = {
     "stddev": (1, 1),
     "earliest": (1, 1),
     "latest": (1, 1),
+    "sortsfirst": (1, 1),
+    "sortslast": (1, 1),
 }
 
 #: scalar functions -> (min args, max args or None for variadic)
@@ -257,28 +281,16 @@ def _unquote(tok: str) -> str:
     return re.sub(r"\\(.)", r"\1", body)
 
 
-def _regex_body(tok: str) -> tuple[str, str]:
-    end = tok.rfind("/")
-    return tok[1:end], tok[end + 1 :]
-
-
-def _py_regex(body: str, flags: str = "") -> re.Pattern:
-    # Java/PCRE named groups (?<name>...) -> Python (?P<name>...)
-    py = re.sub(r"\(\?<([A-Za-z_][A-Za-z0-9_]*)>", r"(?P<\1>", body)
-    f = re.IGNORECASE if "i" in flags else 0
-    return re.compile(py, f)
-
-
-def glob_to_regex(glob: str) -> re.Pattern:
+def _glob_regex(glob: str) -> LinearRegex:
     """AWS ``parse`` glob: each ``*`` captures (lazily; a trailing ``*`` takes the rest)."""
     parts = glob.split("*")
-    out = []
+    out = ["(?s)"]
     for i, lit in enumerate(parts):
-        out.append(re.escape(lit))
+        out.append(escape(lit))
         if i < len(parts) - 1:
             last = i == len(parts) - 2 and parts[-1] == ""
-            out.append("(.*)" if last else "(.*?)")
-    return re.compile("".join(out), re.DOTALL)
+            out.append(f"(?P<g{i}>.*)" if last else f"(?P<g{i}>.*?)")
+    return compile_linear("".join(out))
 
 
 # ---------------------------------------------------------------- lark -> AST
@@ -364,19 +376,32 @@ class _Build(Transformer):
             return Literal(self._text(meta), value=-operand.value, kind="num")
         return Neg(self._text(meta), operand=operand)
 
+    def _regex(self, tok: Token) -> LinearRegex:
+        """A ``/regex/flags`` literal compiled on RE2, or a MalformedQueryError naming the problem."""
+        text = str(tok)
+        end = text.rfind("/")
+        body, flags = text[1:end], text[end + 1 :]
+        unknown = sorted(set(flags) - {"i"})
+        if unknown:
+            raise _error(self.src, tok.start_pos, f"Unsupported regex flag {unknown[0]!r}", tok.end_pos)
+        if "i" in flags:
+            body = f"(?i){body}"
+        try:
+            return compile_linear(body)
+        except UnsupportedRegexError as exc:
+            raise _error(self.src, tok.start_pos, str(exc), tok.end_pos) from None
+
     def pattern(self, children):
         (tok,) = children
         if tok.type == "REGEX":
-            body, flags = _regex_body(str(tok))
-            return ("regex", body, flags)
-        return ("str", _unquote(tok), "")
+            rx = self._regex(tok)
+            return rx.pattern, rx
+        return _unquote(tok), None
 
     def _like(self, meta, children, negate):
         operand = children[0]
-        kind, body, flags = children[-1]
-        if kind == "regex":
-            body = f"(?i){body}" if "i" in flags and not body.startswith("(?i)") else body
-        return Like(self._text(meta), operand=operand, pattern=body, is_regex=kind == "regex", negate=negate)
+        pattern, regex = children[-1]
+        return Like(self._text(meta), operand=operand, pattern=pattern, regex=regex, negate=negate)
 
     @v_args(meta=True)
     def like(self, meta, children):
@@ -434,22 +459,39 @@ class _Build(Transformer):
     def parse_glob(self, children):
         source, glob_tok, *names = children
         glob = _unquote(glob_tok)
+        if glob.count("*") != len(names):
+            raise _error(
+                self.src,
+                glob_tok.start_pos,
+                f"parse pattern has {glob.count('*')} wildcards but {len(names)} field names",
+                glob_tok.end_pos,
+            )
         src = source.name if source is not None else "@message"
-        return Parse(src, glob_to_regex(glob), tuple(names), glob)
+        return Parse(src, _glob_regex(glob), tuple(names), glob)
 
     def parse_regex(self, children):
         source, tok = children
-        body, flags = _regex_body(str(tok))
-        rx = _py_regex(body, flags)
-        names = tuple(rx.groupindex)
+        rx = self._regex(tok)
         src = source.name if source is not None else "@message"
-        return Parse(src, rx, names, None)
+        return Parse(src, rx, rx.group_names, None)
 
     def dedup_cmd(self, children):
         return Dedup(tuple(c.name for c in children))
 
     def start(self, children):
         return tuple(children)
+
+
+def _syntax_error(text: str, e: lark.exceptions.LarkError) -> MalformedQueryError:
+    if isinstance(e, lark.exceptions.UnexpectedToken):
+        tok: Token = e.token
+        if tok.type == "$END":
+            return _error(text, len(text), "unexpected end of query")
+        return _error(text, tok.start_pos, f"unexpected symbol found {tok!s}", tok.end_pos)
+    if isinstance(e, lark.exceptions.UnexpectedCharacters):
+        pos = e.pos_in_stream
+        return _error(text, pos, f"unexpected symbol found {text[pos]}", pos + 1)
+    return _error(text, len(text), "unexpected end of query")
 
 
 def _position(text: str, pos: int) -> tuple[int, int]:
@@ -469,28 +511,33 @@ def _error(text: str, pos: int, message: str, end: int | None = None) -> Malform
     )
 
 
+def _unsupported_command(text: str) -> MalformedQueryError | None:
+    """The error for a query that starts a command AWS has and the emulator lacks, if it does."""
+    for m in _COMMAND_START.finditer(text):
+        if m.group(1) in UNSUPPORTED_COMMANDS:
+            pos = m.start(1)
+            return _error(
+                text, pos, f"{m.group(1)} is not supported by the offline emulator", pos + len(m.group(1))
+            )
+    return None
+
+
 def parse_query(text: str) -> Query:
     """Parse a Logs Insights query; raise :class:`MalformedQueryError` if it does not parse."""
     if not isinstance(text, str) or not text.strip():
         raise MalformedQueryError("Query string is empty", 1, 1, start_char_offset=0, end_char_offset=0)
     try:
         tree = _lark().parse(text)
-    except lark.exceptions.UnexpectedToken as e:
-        tok: Token = e.token
-        if tok.type == "$END":
-            raise _error(text, len(text), "unexpected end of query") from None
-        raise _error(text, tok.start_pos, f"unexpected symbol found {tok!s}", tok.end_pos) from None
-    except lark.exceptions.UnexpectedCharacters as e:
-        raise _error(
-            text, e.pos_in_stream, f"unexpected symbol found {text[e.pos_in_stream]}", e.pos_in_stream + 1
-        ) from None
-    except lark.exceptions.UnexpectedEOF:
-        raise _error(text, len(text), "unexpected end of query") from None
+    except lark.exceptions.LarkError as e:
+        # A command the grammar does not know: name it if it is one of AWS's
+        raise (_unsupported_command(text) or _syntax_error(text, e)) from None
 
     try:
         commands = _Build(text).transform(tree)
-    except lark.exceptions.VisitError as e:  # pragma: no cover - a grammar/transformer bug
-        raise _error(text, 0, f"could not compile query: {e.orig_exc}") from None
+    except lark.exceptions.VisitError as e:
+        if isinstance(e.orig_exc, MalformedQueryError):  # a regex or a parse pattern it refused
+            raise e.orig_exc from None
+        raise _error(text, 0, f"could not compile query: {e.orig_exc}") from None  # pragma: no cover
     query = Query(text, tuple(commands))
     _validate(query)
     return query
@@ -531,6 +578,11 @@ def _check_calls(text: str, expr: Expr, *, aggregates_ok: bool) -> None:
             lo, hi = AGGREGATES[name]
         elif name in SCALARS:
             lo, hi = SCALARS[name]
+        elif name in UNSUPPORTED_FUNCTIONS:
+            spelled = UNSUPPORTED_FUNCTIONS[name]
+            raise _error(
+                text, node.pos, f"{spelled} is not supported by the offline emulator", node.pos + len(name)
+            )
         else:
             raise _error(text, node.pos, f"Unknown function: {name}", node.pos + len(name))
         n = len(node.args)
@@ -547,6 +599,15 @@ def _check_calls(text: str, expr: Expr, *, aggregates_ok: bool) -> None:
             raise _error(text, node.pos, "bin() needs a time period such as 5m")
         if name in ("datefloor", "dateceil") and not isinstance(node.args[1], Duration):
             raise _error(text, node.pos, f"{name}() needs a time period such as 1h")
+
+
+def _aggregates_computed_before(commands) -> set[Call]:
+    """Aggregate calls that an earlier ``stats`` returned as columns (``count(*)``, ``sum(bytes)``)."""
+    found: set[Call] = set()
+    for cmd in commands:
+        if isinstance(cmd, Stats):
+            found = {it.expr for it in cmd.items if isinstance(it.expr, Call) and it.expr.name in AGGREGATES}
+    return found
 
 
 def _validate(query: Query) -> None:
@@ -571,8 +632,10 @@ def _validate(query: Query) -> None:
             for it in cmd.by:
                 _check_calls(text, it.expr, aggregates_ok=False)
         elif isinstance(cmd, Sort):
+            computed = _aggregates_computed_before(query.commands[:i])
             for k in cmd.keys:
-                _check_calls(text, k.expr, aggregates_ok=False)
+                # sorting by an aggregate means sorting by the stats column it names
+                _check_calls(text, k.expr, aggregates_ok=k.expr in computed)
         elif isinstance(cmd, Dedup):
             rest = query.commands[i + 1 :]
             if any(not isinstance(c, Limit) for c in rest):

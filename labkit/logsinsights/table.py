@@ -6,73 +6,43 @@ keeps one per log group, appends each PutLogEvents/delivery batch with
 default-format flow-log messages into ``srcAddr``, ``action``, ...) runs once per row:
 lazily on the first query that needs a discovered field, then incrementally for rows
 appended later.
+
+What is discovered follows "Supported logs and discovered fields" (CloudWatch Logs User
+Guide): for a default-format VPC flow-log record, the fields of ``labkit.flowlogs``'
+field table by their Insights names (``srcAddr``, ``startTime``, ...); for a JSON event,
+every leaf, nested objects joined with dots and arrays with indices (``users.0.email``).
 """
 
 from __future__ import annotations
 
 import base64
-import json
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json as pajson
+
+from labkit.flowlogs.fields import DEFAULT_FIELDS, DEFAULT_INSIGHTS_FIELDS, FIELDS
+from labkit.logsinsights.json_fields import json_fields
+from labkit.logsinsights.values import Val, format_value
 
 SYSTEM_FIELDS = ("@timestamp", "@message", "@logStream", "@log", "@ingestionTime")
 
-#: Default-format (version 2) flow-log record, in order, by the names Logs Insights uses.
-FLOW_FIELDS = (
-    "version",
-    "accountId",
-    "interfaceId",
-    "srcAddr",
-    "dstAddr",
-    "srcPort",
-    "dstPort",
-    "protocol",
-    "packets",
-    "bytes",
-    "start",
-    "end",
-    "action",
-    "logStatus",
+#: Fields Logs Insights discovers in a default-format flow-log record, in record order.
+_FLOW_FIELDS = tuple(DEFAULT_INSIGHTS_FIELDS)
+# Insights treats a field as a number where AWS writes it as an integer (ports, protocol,
+# packets, bytes, the times, version); ids, addresses and words stay text.
+_FLOW_NUMERIC = frozenset(
+    FIELDS[name].insights for name in DEFAULT_FIELDS if FIELDS[name].parquet.startswith("INT")
 )
-FLOW_NUMERIC = frozenset({"version", "srcPort", "dstPort", "protocol", "packets", "bytes", "start", "end"})
+# What makes a 14-token line a default-format record rather than a look-alike custom one
+# (say "${version} ${account-id} ${instance-id} ..."): version 2 (the default format's
+# version), a 12-digit account, an interface id and a known log-status.
+_VERSION = DEFAULT_FIELDS.index("version")
+_ACCOUNT = DEFAULT_FIELDS.index("account-id")
+_INTERFACE = DEFAULT_FIELDS.index("interface-id")
+_STATUS = DEFAULT_FIELDS.index("log-status")
 _LOG_STATUS = pa.array(["OK", "NODATA", "SKIPDATA"])
-
-
-@dataclass
-class Val:
-    """A column of values during a query: a pandas Series (RangeIndex) or a scalar.
-
-    ``kind`` is ``num`` (float64, NaN = missing), ``str`` (string or categorical),
-    ``bool`` or ``time`` (float64 epoch milliseconds).
-    """
-
-    s: pd.Series | None
-    kind: str
-    scalar: object = None
-
-    @property
-    def is_scalar(self) -> bool:
-        return self.s is None
-
-    def series(self, n: int) -> pd.Series:
-        if self.s is not None:
-            return self.s
-        if self.kind in ("num", "time"):
-            v = np.nan if self.scalar is None else float(self.scalar)
-            return pd.Series(np.full(n, v, dtype=np.float64))
-        if self.kind == "bool":
-            return pd.Series(np.full(n, bool(self.scalar)))
-        return pd.Series([self.scalar] * n, dtype=object)
-
-    def take(self, idx: np.ndarray) -> Val:
-        if self.s is None:
-            return self
-        return Val(self.s.take(idx).reset_index(drop=True), self.kind)
 
 
 def _arrow(series: pd.Series) -> pa.Array:
@@ -111,16 +81,18 @@ class _FlowSplit:
     Built from the raw UTF-8 buffer of the messages: the space byte never occurs inside a
     multi-byte character, so token boundaries are just the positions of byte 0x20 (the
     same tokens as ``pc.split_pattern(messages, " ")``, without materialising a list
-    array of 14 million strings). Rows with a different token count, or whose ``version``
-    is not a number or whose ``logStatus`` is not a known word, are not flow-log records.
+    array of 14 million strings). Rows with a different token count are not flow-log
+    records.
     A field's typed column is then built on demand with :meth:`field`: one gather of that
     field's token boundaries, one ``take`` of the bytes, one cast or dictionary encode.
+    Rows with 14 tokens that are not default-format records (see ``_VERSION`` and the
+    checks after it) are left out.
     """
 
     def __init__(self, messages: pd.Series) -> None:
         n = self.n = len(messages)
         arr = _arrow(messages)
-        nf = len(FLOW_FIELDS)
+        nf = len(_FLOW_FIELDS)
         offs = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + n + 1]
         offs = offs.astype(np.int64)
         self._data = arr.buffers()[2]
@@ -143,10 +115,15 @@ class _FlowSplit:
         self._end = offs[rows + 1]
         self._rows = rows
         if len(rows):
-            # Guard against look-alikes: version is a number, log-status a known word.
             ok = pc.and_(
-                pc.match_substring_regex(self._token(0), r"^\d+$"),
-                pc.is_in(self._token(nf - 1), value_set=_LOG_STATUS),
+                pc.and_(
+                    pc.equal(self._token(_VERSION), "2"),
+                    pc.match_substring_regex(self._token(_ACCOUNT), r"^[0-9]{12}$"),
+                ),
+                pc.and_(
+                    pc.starts_with(self._token(_INTERFACE), "eni-"),
+                    pc.is_in(self._token(_STATUS), value_set=_LOG_STATUS),
+                ),
             ).to_numpy(zero_copy_only=False)
             if not ok.all():
                 self._first, self._start, self._end = self._first[ok], self._start[ok], self._end[ok]
@@ -160,7 +137,7 @@ class _FlowSplit:
         if m == 0:
             return pa.array([], pa.string())
         start = self._start if k == 0 else self._spaces[self._first + (k - 1)] + 1
-        end = self._end if k == len(FLOW_FIELDS) - 1 else self._spaces[self._first + k]
+        end = self._end if k == len(_FLOW_FIELDS) - 1 else self._spaces[self._first + k]
         # token, gap, token, gap, ...: monotonic offsets into the messages' own bytes,
         # then keep every other element (the tokens)
         offsets = np.empty(2 * m, dtype=np.int32)
@@ -171,8 +148,8 @@ class _FlowSplit:
 
     def field(self, name: str) -> pd.Series:
         """The full-length typed column for one flow-log field (missing where not a record)."""
-        tok = self._token(FLOW_FIELDS.index(name))
-        if name in FLOW_NUMERIC:
+        tok = self._token(_FLOW_FIELDS.index(name))
+        if name in _FLOW_NUMERIC:
             return _numeric(tok, self.valid, self.n)
         vals = pc.if_else(pc.equal(tok, "-"), pa.scalar(None, pa.string()), tok)
         return _categorical(vals, self.valid, self.n)
@@ -187,76 +164,6 @@ def _concat_field(old: pd.Series, add: pd.Series) -> pd.Series:
         cats = pd.Index(both.categories, dtype=object)
         return pd.Series(pd.Categorical.from_codes(both.codes, categories=cats))
     return pd.concat([old, add], ignore_index=True)
-
-
-def discover_flow_fields(messages: pd.Series) -> dict[str, pd.Series]:
-    """Split default-format flow-log messages into the fields Logs Insights discovers.
-
-    Rows that are not a 14-field default-format record get missing values. Vectorised:
-    token boundaries from the positions of spaces in the UTF-8 buffer, then one string
-    array per field.
-    """
-    split = _FlowSplit(messages)
-    return {k: split.field(k) for k in FLOW_FIELDS}
-
-
-def _json_fields(messages: pd.Series) -> dict[str, Val]:
-    """Top-level (and dotted nested) keys of JSON messages, via pyarrow's JSON reader."""
-    n = len(messages)
-    arr = _arrow(messages)
-    stripped = pc.utf8_trim_whitespace(arr)
-    is_json = pc.fill_null(pc.starts_with(stripped, "{"), False).to_numpy(zero_copy_only=False)
-    if not is_json.any():
-        return {}
-    rows = np.flatnonzero(is_json)
-    docs = stripped.take(pa.array(rows))
-    docs = pc.replace_substring(docs, "\n", " ")
-    data = ("\n".join(docs.to_pylist()) + "\n").encode()
-    table = None
-    try:
-        table = pajson.read_json(pa.BufferReader(data))
-        if table.num_rows != len(rows):
-            table = None
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        table = None
-    cols: dict[str, pd.Series] = {}
-    if table is not None:
-        while any(pa.types.is_struct(f.type) for f in table.schema):
-            table = table.flatten()
-        for name, col in zip(table.column_names, table.columns, strict=True):
-            cols[name] = col.to_pandas()
-    else:  # inconsistent types across events: fall back to the slow, forgiving path
-        parsed = []
-        for d in docs.to_pylist():
-            try:
-                obj = json.loads(d)
-            except ValueError:
-                obj = {}
-            parsed.append(obj if isinstance(obj, dict) else {})
-        frame = pd.json_normalize(parsed, sep=".")
-        cols = {c: frame[c] for c in frame.columns}
-    out: dict[str, Val] = {}
-    for name, s in cols.items():
-        s = s.reset_index(drop=True)
-        if pd.api.types.is_bool_dtype(s):
-            full = pd.Series([None] * n, dtype=object)
-            full.iloc[rows] = s.map({True: "true", False: "false"}).to_numpy(object)
-            out[name] = Val(full, "str")
-        elif pd.api.types.is_numeric_dtype(s):
-            full = np.full(n, np.nan)
-            full[rows] = s.to_numpy(dtype=float, na_value=np.nan)
-            out[name] = Val(pd.Series(full), "num")
-        else:
-            full = pd.Series([None] * n, dtype=object)
-            vals = [
-                None
-                if v is None or (isinstance(v, float) and np.isnan(v))
-                else (json.dumps(v) if isinstance(v, list | dict) else str(v))
-                for v in s.tolist()
-            ]
-            full.iloc[rows] = pd.Series(vals, dtype=object).to_numpy(object)
-            out[name] = Val(full, "str")
-    return out
 
 
 class EventTable:
@@ -349,15 +256,15 @@ class EventTable:
             if self._split is None:
                 self._split = _FlowSplit(self._base["@message"])
             self._flow[name] = self._split.field(name)
-            if len(self._flow) == len(FLOW_FIELDS):
+            if len(self._flow) == len(_FLOW_FIELDS):
                 self._split = None  # every field is built: the token positions are not needed
         return self._flow[name]
 
     def flow_fields(self) -> dict[str, pd.Series]:
         """All the discovered default-format flow-log fields (computed once, then cached)."""
         if self._n == 0:
-            return {k: pd.Series([], dtype=float) for k in FLOW_FIELDS}
-        return {k: self.flow_field(k) for k in FLOW_FIELDS}
+            return {k: pd.Series([], dtype=float) for k in _FLOW_FIELDS}
+        return {k: self.flow_field(k) for k in _FLOW_FIELDS}
 
     def discover(self) -> None:
         """Run field discovery now (e.g. in the background after a delivery).
@@ -366,7 +273,7 @@ class EventTable:
         then built from them when a query first uses it (see :meth:`flow_fields` to build
         them all).
         """
-        if self._n and self._split is None and len(self._flow) < len(FLOW_FIELDS):
+        if self._n and self._split is None and len(self._flow) < len(_FLOW_FIELDS):
             self._split = _FlowSplit(self._base["@message"])
 
     def column(self, name: str) -> Val | None:
@@ -376,12 +283,12 @@ class EventTable:
             if name in ("@timestamp", "@ingestionTime"):
                 return Val(pd.Series(s.to_numpy(dtype=np.float64)), "time")
             return Val(s, "str")
-        if name in FLOW_FIELDS:
+        if name in _FLOW_FIELDS:
             s = self.flow_field(name)
             if s.count() > 0:
-                return Val(s, "num" if name in FLOW_NUMERIC else "str")
+                return Val(s, "num" if name in _FLOW_NUMERIC else "str")
         if self._json is None:
-            self._json = _json_fields(self._base["@message"]) if self._n else {}
+            self._json = json_fields(_arrow(self._base["@message"])) if self._n else {}
         return self._json.get(name)
 
     def frame(self) -> pd.DataFrame:
@@ -402,8 +309,6 @@ class EventTable:
 
     def get_log_record(self, ptr: str) -> dict[str, str]:
         """What GetLogRecord returns for a ``@ptr``: every field of that event, as strings."""
-        from labkit.logsinsights.engine import format_value
-
         row = self.row_of_ptr(ptr)
         out = {}
         for name in SYSTEM_FIELDS:
@@ -413,8 +318,8 @@ class EventTable:
                 out[name] = str(int(val))
             else:
                 out[name] = format_value(val, v.kind)
-        for name in FLOW_FIELDS:
+        for name in _FLOW_FIELDS:
             v = self.flow_field(name).iloc[row]
             if not pd.isna(v):
-                out[name] = format_value(v, "num" if name in FLOW_NUMERIC else "str")
+                out[name] = format_value(v, "num" if name in _FLOW_NUMERIC else "str")
         return out
