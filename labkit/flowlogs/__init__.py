@@ -9,25 +9,34 @@ Parquet objects, directories of these, bytes or an iterable of lines. See
 :func:`labkit.flowlogs.read` for the details and the export shape.
 
 Columns are the snake_case field names (``account_id``, ``log_status``,
-``pkt_srcaddr`` ...), in the order of the format or header line. The dtypes:
+``pkt_srcaddr`` ...), in the order of the format or header line. Each column has the same
+dtype whatever the source (text, gzip, Parquet, CloudWatch), so ``pd.concat`` of two
+reads keeps every type:
 
 =================================================  ======================================
 column                                             dtype
 =================================================  ======================================
-version, srcport, dstport, tcp_flags, traffic_path ``int32[pyarrow]`` (nullable)
+version, srcport, dstport, protocol, tcp_flags,    ``int32[pyarrow]`` (nullable)
+traffic_path, encryption_status
 packets, bytes, packets_lost_*                     ``int64[pyarrow]`` (nullable)
 start, end                                         ``timestamp[s, tz=UTC][pyarrow]``
-action, log_status, type, flow_direction           ``category`` (string categories, sorted)
-protocol                                           ``category`` (int32 categories, sorted)
-protocol_name                                      ``category`` (ICMP, TCP, UDP, ICMPv6, "47")
-tcp_flags_names                                    ``category`` ("SYN", "SYN-ACK|FIN", "none")
-traffic_path_name                                  ``category`` ("intra-region VPC peering")
+action, log_status, type, flow_direction           ``category``: the documented values
+                                                   (``CATEGORIES``) always, plus any other
+                                                   value seen; categories sorted
+protocol_name                                      ``string[pyarrow]`` (ICMP, TCP, UDP, "47")
+tcp_flags_names                                    ``string[pyarrow]`` ("SYN", "SYN-ACK|FIN")
+traffic_path_name                                  ``string[pyarrow]`` ("intra-region VPC peering")
 account_id, interface_id, srcaddr, dstaddr,        ``string[pyarrow]`` (leading zeros kept)
 vpc_id, subnet_id, instance_id, every other field
 and every unknown field
-log_stream (CloudWatch sources only)               ``category``
+log_stream (CloudWatch sources only)               ``string[pyarrow]``
 event_timestamp (CloudWatch sources only)          ``timestamp[ms, tz=UTC][pyarrow]``
 =================================================  ======================================
+
+``write(df, destination)`` is the inverse: ``.log`` / ``.log.gz`` text, ``.parquet`` or
+CloudWatch Logs events (``destination=None``); ``read(write(df, path))`` equals ``df``.
+``record_lines``, ``text_object`` and ``parquet_object`` are its vectorised building
+blocks (what the emulator's delivery calls).
 
 ``-`` (and ``None`` inside Parquet) is missing in every field: ``<NA>`` / ``NaN``
 in categoricals. ``df.attrs["bad_lines"]`` lists the lines that could not be parsed
@@ -55,7 +64,6 @@ from labkit.flowlogs.formats import (
     LAB_FORMAT,
     format_record,
     parse_format,
-    to_format_string,
 )
 from labkit.flowlogs.parser import FlowLogParseError
 from labkit.flowlogs.reader import read
@@ -83,7 +91,6 @@ __all__ = [
     "record_lines",
     "tcp_flags_name",
     "text_object",
-    "to_format_string",
     "traffic_path_name",
     "write",
 ]

@@ -53,11 +53,6 @@ def parse_format(fmt: str | Iterable[str], strict: bool = False) -> list[str]:
     return names
 
 
-def to_format_string(fields: Iterable[str]) -> str:
-    """``["version", "srcaddr"]`` -> ``"${version} ${srcaddr}"``."""
-    return " ".join(f"${{{name}}}" for name in parse_format(list(fields)))
-
-
 def _text(value: Any) -> str:
     if value is None:
         return "-"

@@ -20,7 +20,6 @@ Both routes give the same "raw" schema (int32, int64 for times and counters, str
 
 from __future__ import annotations
 
-import ctypes
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -160,23 +159,9 @@ def has_untidy_bytes(data) -> bool:
     return any(p in data for p in _UNTIDY)
 
 
-def _load_memchr():
-    try:
-        libc = ctypes.CDLL(None)
-        fn = libc.memchr
-    except (OSError, AttributeError, TypeError):
-        return None
-    fn.restype = ctypes.c_void_p
-    fn.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]
-    return fn
-
-
-_MEMCHR = _load_memchr()
-
-
 def _string_data_has_untidy(arr: pa.Array) -> bool:
-    """Any untidy byte in the character data of a string array, read in place
-    (libc ``memchr`` on the Arrow buffer; numpy if that is not available)."""
+    """Any untidy byte in the character data of a string array (one copy of the data,
+    then CPython's C byte search)."""
     if len(arr) == 0 or arr.null_count == len(arr):
         return False
     offsets_buf, data_buf = arr.buffers()[1], arr.buffers()[2]
@@ -187,11 +172,7 @@ def _string_data_has_untidy(arr: pa.Array) -> bool:
     start, end = int(offsets[arr.offset]), int(offsets[arr.offset + len(arr)])
     if end <= start:
         return False
-    if _MEMCHR is not None:
-        base = data_buf.address + start
-        return any(_MEMCHR(base, p[0], end - start) for p in _UNTIDY)
-    data = np.frombuffer(data_buf, np.uint8)[start:end]
-    return bool(np.isin(data, np.frombuffer(b"".join(_UNTIDY), np.uint8)).any())
+    return has_untidy_bytes(data_buf.slice(start, end - start).to_pybytes())
 
 
 def fast_result_ok(table: pa.Table, header_token: str | None) -> bool:
