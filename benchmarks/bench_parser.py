@@ -38,16 +38,12 @@ import tempfile
 import time
 from pathlib import Path
 
-V2 = (
-    "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes "
-    "start end action log-status"
-).split()
-CUSTOM = (
-    "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes "
-    "start end action log-status vpc-id subnet-id instance-id tcp-flags type pkt-srcaddr "
-    "pkt-dstaddr region az-id sublocation-type sublocation-id pkt-src-aws-service "
-    "pkt-dst-aws-service flow-direction traffic-path"
-).split()
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+from labkit.flowlogs import DEFAULT_FIELDS, FIELDS  # noqa: E402 - after the path is set
+
+V2 = list(DEFAULT_FIELDS)
+CUSTOM = [name for name, field in FIELDS.items() if field.version <= 5]  # v2-v5, table order
 
 FLOWLOGS_READER_LIMIT = 200_000
 
