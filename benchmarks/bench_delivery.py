@@ -79,7 +79,7 @@ def _held_bytes(store) -> int:
 
 
 def build_network(c, n_instances: int = 8):
-    from tests.test_emulator_delivery import LAB_FORMAT, build_lab
+    from tests.emulator_fixtures import LAB_FORMAT, build_lab
 
     lab = build_lab(c, flow_log_format=LAB_FORMAT)
     ami = c["ec2"].describe_instances(InstanceIds=[lab["a"]["instance"]])["Reservations"][0]["Instances"][0][
@@ -123,14 +123,11 @@ def in_process(n: int) -> dict:
     from moto import mock_aws
 
     with mock_aws():
-        import boto3
-
         from labkit.emulator import delivery, ec2_topology, logstore
         from labkit.logsinsights import run_query
+        from tests.emulator_fixtures import clients
 
-        session = boto3.Session(region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
-        c = {s: session.client(s) for s in ("ec2", "ssm", "logs", "iam", "s3")}
-        build_network(c)
+        build_network(clients())
         network = ec2_topology.build("us-east-1")
         drafts = synthetic_drafts(network, n, 3600.0)
         t0 = time.time() - 3600
@@ -170,7 +167,7 @@ def in_process(n: int) -> dict:
 
 def end_to_end() -> dict:
     from labkit.emulator.process import PrivateEmulator
-    from tests.test_emulator_delivery import build_lab, clients
+    from tests.emulator_fixtures import build_lab, clients
 
     with PrivateEmulator() as emulator:
         c = clients(emulator.endpoint)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-from moto.ec2.models import elastic_network_interfaces
+from labkit.emulator import moto_adapter
 
 SEED = 20261126
 _rng = random.Random(SEED)
@@ -20,9 +20,16 @@ def _seeded_public_ip() -> str:
     return f"3.{_rng.randrange(80, 96)}.{_rng.randrange(100, 256)}.{_rng.randrange(100, 255)}"
 
 
-def install() -> None:
-    elastic_network_interfaces.random_public_ip = _seeded_public_ip
-
-
 def reset() -> None:
     _rng.seed(SEED)
+
+
+def _install() -> None:
+    from labkit.emulator import layer
+
+    moto_adapter.seed_public_ips(_seeded_public_ip)
+    if reset not in layer.RESET_CALLBACKS:
+        layer.RESET_CALLBACKS.append(reset)
+
+
+_install()

@@ -2,8 +2,8 @@
 
 The network model reads boto3-shaped ``Describe*`` responses. Rather than
 re-implement moto's rendering, we ask moto itself: each Describe call is sent to
-moto's WSGI app in-process (no socket, no lock of ours: the caller already holds
-it) and its XML answer is parsed with botocore's own parser, so the dicts are
+the emulator's one moto WSGI app in-process (no socket, no lock of ours: the caller
+already holds it) and its XML answer is parsed with botocore's own parser, so the dicts are
 exactly what boto3 would return.
 """
 
@@ -13,7 +13,7 @@ import io
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-from labkit.emulator import moto_state
+from labkit.emulator import moto_adapter
 from labkit.netmodel import Topology
 
 _OPERATIONS = (
@@ -28,18 +28,8 @@ _OPERATIONS = (
     ("DescribeInstances", "Reservations"),
 )
 
-_app = None
 _model = None
 _parser = None
-
-
-def _moto_app():
-    global _app
-    if _app is None:
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-
-        _app = DomainDispatcherApplication(create_backend_app)
-    return _app
 
 
 def describe(region: str, operation: str) -> dict:
@@ -79,7 +69,7 @@ def describe(region: str, operation: str) -> dict:
         captured["status"] = status
         return lambda data: None
 
-    raw = b"".join(_moto_app()(environ, start_response))
+    raw = b"".join(moto_adapter.wsgi_app()(environ, start_response))
     if not captured.get("status", "").startswith("2"):
         raise RuntimeError(f"moto refused {operation}: {raw[:300]!r}")
     shape = _model.operation_model(operation).output_shape
@@ -98,12 +88,6 @@ class Network:
 def build(region: str) -> Network:
     responses = {op: describe(region, op) for op, _key in _OPERATIONS}
     topology = Topology.from_describe(responses)
-    ec2 = moto_state.ec2(region)
-    az_ids = {}
-    for zone in ec2.subnets.values():
-        for subnet in zone.values():
-            try:
-                az_ids[subnet.id] = subnet.availability_zone_id
-            except Exception:  # noqa: BLE001 - an unknown zone: the record says "-"
-                pass
+    az_ids = {s["SubnetId"]: s["AvailabilityZoneId"] for s in responses["DescribeSubnets"]["Subnets"]
+              if s.get("AvailabilityZoneId")}
     return Network(topology, az_ids, region)

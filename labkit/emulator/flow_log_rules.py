@@ -9,8 +9,8 @@
   but nothing is delivered and DescribeFlowLogs shows DeliverLogsStatus FAILED
   with DeliverLogsErrorMessage "Access error".
 - DestinationOptions (S3 FileFormat, Hive prefixes, hourly partitions), which
-  moto drops, are kept on moto's flow-log object so DescribeFlowLogs shows them
-  and delivery honours them.
+  moto drops, are kept through the adapter so DescribeFlowLogs shows them and
+  delivery honours them.
 """
 
 from __future__ import annotations
@@ -20,23 +20,16 @@ import json
 import re
 from urllib.parse import unquote
 
-from labkit.emulator import moto_state
+from labkit.emulator import moto_adapter
 from labkit.emulator.awsproto import AwsError, Call
 from labkit.emulator.hooks import after, before
+from labkit.emulator.moto_adapter import FlowLogConfig
+from labkit.flowlogs import FIELDS
 
 ACCESS_ERROR = "Access error"
 FLOW_LOGS_PRINCIPAL = "vpc-flow-logs.amazonaws.com"
 TRAFFIC_TYPES = ("ACCEPT", "REJECT", "ALL")
 _TOKEN = re.compile(r"^\$\{([^${}\s]+)\}$")
-
-
-def _known_fields() -> set[str]:
-    try:
-        from labkit.flowlogs.fields import FIELDS
-
-        return set(FIELDS)
-    except ImportError:  # pragma: no cover - the parser package is being written in parallel
-        return set()
 
 
 def check_log_format(fmt: str) -> list[str]:
@@ -48,8 +41,7 @@ def check_log_format(fmt: str) -> list[str]:
             f"1 validation error detected: Value '{fmt}' at 'logFormat' has an invalid format",
         )
     names = [_TOKEN.match(t).group(1) for t in tokens]
-    known = _known_fields()
-    unknown = [n for n in names if known and n not in known]
+    unknown = [n for n in names if n not in FIELDS]
     if unknown:
         listed = ", ".join(f"${{{n}}}" for n in unknown)
         raise AwsError("InvalidParameter", f"Unknown fields provided: {listed}")
@@ -89,26 +81,22 @@ def _create_s3_flow_logs_with_prefix(call: Call):
     import uuid
 
     p = call.params
-    ec2 = moto_state.ec2(call.region)
     full = p["LogDestination"]
-    bucket_only = full.split("/", 1)[0]
-    resource_ids = [v for k, v in sorted(p.items()) if k.startswith("ResourceId.")]
     interval = p.get("MaxAggregationInterval")
-    flow_logs, errors = ec2.create_flow_logs(
-        resource_type=p.get("ResourceType"), resource_ids=resource_ids,
-        traffic_type=p.get("TrafficType"), deliver_logs_permission_arn=p.get("DeliverLogsPermissionArn"),
-        log_destination_type="s3", log_destination=bucket_only, log_group_name=None,
-        log_format=p.get("LogFormat"), max_aggregation_interval=int(interval) if interval else None,
-    )  # fmt: skip
     tags = {}
     for key, value in p.items():
         m = re.fullmatch(r"TagSpecification\.(\d+)\.Tag\.(\d+)\.Key", key)
         if m:
             tags[value] = p.get(f"TagSpecification.{m.group(1)}.Tag.{m.group(2)}.Value", "")
-    for flow_log in flow_logs:
-        flow_log.log_destination = full
-        flow_log.add_tags(tags)
-    items = "".join(f"<item>{f.id}</item>" for f in flow_logs)
+    ids, errors = moto_adapter.create_s3_flow_logs(
+        call.region, resource_type=p.get("ResourceType"),
+        resource_ids=[v for k, v in sorted(p.items()) if k.startswith("ResourceId.")],
+        traffic_type=p.get("TrafficType"), bucket_arn=full.split("/", 1)[0], log_format=p.get("LogFormat"),
+        max_aggregation_interval=int(interval) if interval else None, tags=tags,
+    )  # fmt: skip
+    for flow_log_id in ids:
+        moto_adapter.keep_destination(call.region, flow_log_id, log_destination=full)
+    items = "".join(f"<item>{i}</item>" for i in ids)
     failed = "".join(
         f"<item><resourceId>{rid}</resourceId><error><code>{code}</code><message>{msg}</message></error></item>"
         for rid, code, msg in errors
@@ -126,7 +114,6 @@ def _create_s3_flow_logs_with_prefix(call: Call):
 
 @after("ec2", "CreateFlowLogs")
 def keep_options_and_judge_role(call: Call, body: bytes):
-    ec2 = moto_state.ec2(call.region)
     p = call.params
     options = None
     if p.get("LogDestinationType") == "s3":
@@ -136,29 +123,25 @@ def keep_options_and_judge_role(call: Call, body: bytes):
             "PerHourPartition": _bool(p.get("DestinationOptions.PerHourPartition")),
         }
     for flow_log_id in set(re.findall(rb"fl-[0-9a-f]+", body)):
-        flow_log = ec2.flow_logs.get(flow_log_id.decode())
+        flow_log = moto_adapter.flow_log(call.region, flow_log_id.decode())
         if flow_log is None:
             continue
         if options is not None:
-            flow_log.destination_options = options
-        if flow_log.log_destination_type == "cloud-watch-logs":
+            moto_adapter.keep_destination(call.region, flow_log.id, destination_options=options)
+        if flow_log.destination_type == "cloud-watch-logs":
             # moto fails a missing log group at once; AWS creates it at the first delivery
             # (if the role may): judge the role now, and again at every delivery.
-            ok = role_may_deliver(flow_log, call.region, group_exists=_group_exists(call.region, flow_log))
-            set_status(flow_log, ok)
+            exists = moto_adapter.log_group_exists(call.region, flow_log.log_group_name)
+            set_status(call.region, flow_log, role_may_deliver(flow_log, call.region, group_exists=exists))
 
 
 def _bool(value) -> bool:
     return str(value).lower() == "true"
 
 
-def _group_exists(region: str, flow_log) -> bool:
-    return flow_log.log_group_name in moto_state.logs(region).groups
-
-
-def set_status(flow_log, ok: bool) -> None:
-    flow_log.deliver_logs_status = "SUCCESS" if ok else "FAILED"
-    flow_log.deliver_logs_error_message = None if ok else ACCESS_ERROR
+def set_status(region: str, flow_log: FlowLogConfig, ok: bool) -> None:
+    """DeliverLogsStatus SUCCESS, or FAILED with AWS's "Access error"."""
+    moto_adapter.set_delivery_status(region, flow_log.id, ok, None if ok else ACCESS_ERROR)
 
 
 # ---- the delivery role ------------------------------------------------------------------
@@ -248,34 +231,22 @@ def policies_allow(documents: list, action: str, resources: list[str]) -> bool:
                    if any(_statement_covers(st, action, r) for r in resources))
 
 
-def _role_documents(role) -> list:
-    docs = list(role.policies.values())
-    for policy in role.managed_policies.values():
-        version = next((v for v in policy.versions if v.is_default_version), None)
-        if version is not None:
-            docs.append(version.document)
-    return docs
-
-
-def role_may_deliver(flow_log, region: str, *, group_exists: bool, stream: str = "eni-*") -> bool:
+def role_may_deliver(flow_log: FlowLogConfig, region: str, *, group_exists: bool,
+                     stream: str = "eni-*") -> bool:
     """Whether AWS could deliver this flow log's records to CloudWatch Logs with its role."""
-    arn = flow_log.deliver_logs_permission_arn or ""
-    account = moto_state.ACCOUNT_ID
-    try:
-        role = moto_state.iam().get_role_by_arn(arn)
-    except Exception:  # noqa: BLE001 - no such role: Access error
+    role = moto_adapter.role_documents(flow_log.deliver_logs_permission_arn or "")
+    if role is None:
         return False
+    account = moto_adapter.ACCOUNT_ID
     context = {
         "aws:sourceaccount": account,
         "aws:sourcearn": f"arn:aws:ec2:{region}:{account}:vpc-flow-log/{flow_log.id}",
     }
-    if not trusts_flow_logs(role.assume_role_policy_document, context):
+    if not trusts_flow_logs(role.trust, context):
         return False
-    group = flow_log.log_group_name
-    group_arn = f"arn:aws:logs:{region}:{account}:log-group:{group}"
+    group_arn = f"arn:aws:logs:{region}:{account}:log-group:{flow_log.log_group_name}"
     stream_arn = f"{group_arn}:log-stream:{stream}"
-    docs = _role_documents(role)
     needed = [("logs:PutLogEvents", [stream_arn]), ("logs:CreateLogStream", [stream_arn, f"{group_arn}:*"])]
     if not group_exists:
         needed.append(("logs:CreateLogGroup", [group_arn, f"{group_arn}:*"]))
-    return all(policies_allow(docs, action, resources) for action, resources in needed)
+    return all(policies_allow(role.permissions, action, resources) for action, resources in needed)

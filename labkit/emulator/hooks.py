@@ -2,7 +2,10 @@
 
 A ``before`` hook runs first: it may raise :class:`AwsError` (AWS refuses), return
 a full response (our layer answers instead of moto), or return None (moto answers).
-An ``after`` hook sees moto's successful answer and may amend moto's state.
+An ``after`` hook sees moto's successful answer: it may amend moto's state, and
+may return a new body (bytes) that replaces moto's answer; None keeps it.
+
+This is the one way the emulator overrides an operation: no module patches moto.
 """
 
 from __future__ import annotations

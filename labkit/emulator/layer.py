@@ -24,9 +24,11 @@ HOOK_MODULES = [
     "labkit.emulator.flow_log_rules",
     "labkit.emulator.ssm_commands",
     "labkit.emulator.logs_api",
+    "labkit.emulator.filters",
+    "labkit.emulator.determinism",
 ]
 # Called when moto's state is reset (POST /moto-api/reset), so that our state is reset with it.
-# (ssm_commands and logs_api append their reset functions here when they are imported.)
+# (hook modules with state of their own append their reset functions here when they are imported.)
 RESET_CALLBACKS: list = []
 
 
@@ -39,11 +41,6 @@ class LabLayer:
         self.last_request = time.monotonic()
         for name in HOOK_MODULES:
             __import__(name)
-        from labkit.emulator import determinism, filters
-
-        determinism.install()
-        filters.install()
-        RESET_CALLBACKS.append(determinism.reset)
 
     def __call__(self, environ, start_response):
         self.last_request = time.monotonic()
@@ -83,10 +80,15 @@ class LabLayer:
             return lambda data: None
 
         body = b"".join(self.moto_app(environ, capture))
+        headers = captured["headers"]
         if captured["status"].startswith("2"):
             for hook in after:
-                hook(call, body)
-        start_response(captured["status"], captured["headers"])
+                replaced = hook(call, body)
+                if replaced is not None:
+                    body = replaced
+                    headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+                    headers.append(("Content-Length", str(len(body))))
+        start_response(captured["status"], headers)
         return [body]
 
     def _health(self, start_response):

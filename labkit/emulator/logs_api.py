@@ -1,8 +1,9 @@
 """CloudWatch Logs reads answered from our columnar store, Logs Insights for real.
 
-moto keeps groups and streams (their metadata); events live in
-:mod:`logstore`. ``PutLogEvents`` is validated and answered by moto, then its
-accepted events move into our store. ``GetLogEvents``, ``FilterLogEvents``,
+moto keeps groups and streams; events live in :mod:`logstore`.
+``PutLogEvents`` is validated and answered by moto, then its accepted events move
+into our store; ``DescribeLogStreams`` is moto's answer with the event statistics
+of our store. ``GetLogEvents``, ``FilterLogEvents``,
 ``StartQuery``, ``GetQueryResults``, ``StopQuery``, ``DescribeQueries`` and
 ``GetLogRecord`` are answered here. Queries run to completion inside
 ``StartQuery`` (a lab's groups are small), so the first ``GetQueryResults``
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from labkit.emulator import delivery, logstore, moto_state
+from labkit.emulator import logstore, moto_adapter
 from labkit.emulator.awsproto import AwsError, Call, json_body
 from labkit.emulator.hooks import after, before
 from labkit.logsinsights import (
@@ -57,11 +58,9 @@ def _name_of(identifier: str | None) -> str | None:
     return identifier
 
 
-def _moto_group(region: str, name: str):
-    group = moto_state.logs(region).groups.get(name)
-    if group is None:
+def _require_group(region: str, name: str) -> None:
+    if not moto_adapter.log_group_exists(region, name):
         raise AwsError("ResourceNotFoundException", "The specified log group does not exist.")
-    return group
 
 
 # ---- writing ------------------------------------------------------------------------------
@@ -69,18 +68,27 @@ def _moto_group(region: str, name: str):
 
 @after("logs", "PutLogEvents")
 def move_put_events(call: Call, body: bytes):
-    name = _group_name(call.params, required=False)
-    stream_name = call.params.get("logStreamName")
-    group = moto_state.logs(call.region).groups.get(name or "")
-    stream = group.streams.get(stream_name) if group else None
-    if stream is None or not stream.events:
-        return
-    events, stream.events = stream.events, []
-    store = logstore.group(call.region, name)
-    ingestion = int(events[-1].ingestion_time)
-    ts = [int(e.timestamp) for e in events]
-    store.append(stream_name, ts, [e.message for e in events], ingestion)
-    delivery.note_events(stream, ts, [], ingestion)
+    name = _group_name(call.params, required=False) or ""
+    stream = call.params.get("logStreamName", "")
+    taken = moto_adapter.take_put_events(call.region, name, stream)
+    if taken is not None:
+        timestamps, messages, ingestion_ms = taken
+        logstore.group(call.region, name).append(stream, timestamps, messages, ingestion_ms)
+
+
+@after("logs", "DescribeLogStreams")
+def describe_stream_statistics(call: Call, body: bytes) -> bytes | None:
+    store = logstore.group(call.region, _group_name(call.params, required=False) or "", create=False)
+    if store is None:
+        return None
+    answer = json.loads(body)
+    for described in answer.get("logStreams", []):
+        stats = store.stream_stats.get(described.get("logStreamName"))
+        if stats is not None:
+            described.update(firstEventTimestamp=stats.first_event_ms, lastEventTimestamp=stats.last_event_ms,
+                             lastIngestionTime=stats.last_ingestion_ms, storedBytes=stats.stored_bytes,
+                             uploadSequenceToken=str(stats.uploads))
+    return json.dumps(answer).encode()
 
 
 @after("logs", "DeleteLogGroup")
@@ -114,9 +122,9 @@ def _limit(params: dict) -> int:
 def get_log_events(call: Call):
     p = call.params
     name = _group_name(p)
-    group = _moto_group(call.region, name)
+    _require_group(call.region, name)
     stream_name = p.get("logStreamName", "")
-    if stream_name not in group.streams:
+    if not moto_adapter.log_stream_exists(call.region, name, stream_name):
         raise AwsError("ResourceNotFoundException", "The specified log stream does not exist.")
     limit = _limit(p)
     store = logstore.group(call.region, name)
@@ -148,7 +156,7 @@ def get_log_events(call: Call):
 def filter_log_events(call: Call):
     p = call.params
     name = _group_name(p)
-    _moto_group(call.region, name)
+    _require_group(call.region, name)
     if p.get("logStreamNames") and p.get("logStreamNamePrefix"):
         raise AwsError("InvalidParameterException",
                        "logStreamNames and logStreamNamePrefix are mutually exclusive parameters.")
@@ -218,9 +226,8 @@ def _query_groups(call: Call) -> list[str]:
                        "Either logGroupName, logGroupNames or logGroupIdentifiers must be specified")
     if len(names) > MAX_LOG_GROUPS_PER_QUERY:
         raise AwsError("InvalidParameterException", "Query can have at most 50 log groups")
-    groups = moto_state.logs(call.region).groups
     for n in names:
-        if n not in groups:
+        if not moto_adapter.log_group_exists(call.region, n):
             raise AwsError("ResourceNotFoundException", f"Log group '{n}' does not exist")
     return names
 

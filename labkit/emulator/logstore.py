@@ -13,8 +13,9 @@ Logs Insights queries run on) plus a few numpy columns for paging:
   page is a slice. A token whose result was evicted is re-run and resumed after
   the last event returned, so paging stays stable when events arrive between pages.
 
-moto keeps the metadata (groups, streams, creation times, storedBytes); the
-events themselves are only here.
+moto keeps the groups and streams (names, creation times); the events and what
+DescribeLogStreams says about them (first and last event, last ingestion,
+storedBytes) are only here.
 """
 
 from __future__ import annotations
@@ -28,11 +29,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from labkit.emulator.moto_adapter import ACCOUNT_ID
 from labkit.logsinsights import EventTable, compile_filter_pattern
 
-ACCOUNT_ID = "123456789012"
 _serials = itertools.count(1)
+# CloudWatch Logs counts each event's message bytes plus 26 bytes of overhead.
+EVENT_OVERHEAD_BYTES = 26
 
 
 @dataclass
@@ -41,6 +45,17 @@ class _Chunk:
     timestamps: np.ndarray  # int64 ms
     messages: pa.Array  # Arrow strings: no Python str object per event
     ingestion_ms: int
+
+
+@dataclass
+class StreamStats:
+    """What DescribeLogStreams says about a stream's events."""
+
+    first_event_ms: int
+    last_event_ms: int
+    last_ingestion_ms: int
+    stored_bytes: int = 0
+    uploads: int = 0
 
 
 @dataclass
@@ -59,6 +74,7 @@ class GroupStore:
     _order: np.ndarray | None = None
     _results: OrderedDict = field(default_factory=OrderedDict)
     pending_count: int = 0
+    stream_stats: dict[str, StreamStats] = field(default_factory=dict)
 
     # ---- writing ---------------------------------------------------------------------
     def append(self, stream: str, timestamps, messages: list[str], ingestion_ms: int) -> None:
@@ -72,6 +88,19 @@ class GroupStore:
         self.pending.append(_Chunk(stream, ts, messages, ingestion_ms))
         self.pending_count += len(messages)
         self.version += 1
+        self._count(stream, ts, messages, ingestion_ms)
+
+    def _count(self, stream: str, ts: np.ndarray, messages: pa.Array, ingestion_ms: int) -> None:
+        first, last = int(ts.min()), int(ts.max())
+        stats = self.stream_stats.get(stream)
+        if stats is None:
+            stats = self.stream_stats[stream] = StreamStats(first, last, ingestion_ms)
+        stats.first_event_ms = min(stats.first_event_ms, first)
+        stats.last_event_ms = max(stats.last_event_ms, last)
+        stats.last_ingestion_ms = ingestion_ms
+        chars = pc.sum(pc.binary_length(messages)).as_py() or 0
+        stats.stored_bytes += chars + EVENT_OVERHEAD_BYTES * len(messages)
+        stats.uploads += 1
 
     def __len__(self) -> int:
         return len(self.ts) + self.pending_count
@@ -158,8 +187,8 @@ class GroupStore:
         """Row numbers matching, in AWS's order. Cached per request shape until the next append."""
         key = json.dumps([sorted(streams) if streams else None, prefix, start, end, end_inclusive,
                           pattern or ""])
+        order = self.order  # flushes, which forgets the results of the events before
         hit = self._results.get(key)
-        order = self.order  # flushes
         if hit is not None:
             self._results.move_to_end(key)
             return hit

@@ -30,7 +30,7 @@ import random
 import time
 from dataclasses import dataclass, field
 
-from labkit.emulator import delivery, ec2_topology, moto_state
+from labkit.emulator import delivery, ec2_topology, moto_adapter
 from labkit.emulator.awsproto import AwsError, Call, json_body
 from labkit.emulator.hooks import before
 from labkit.netmodel import internet_scan, run_shell_script
@@ -84,14 +84,13 @@ def _invalid_instances(ids: list[str]) -> AwsError:
     listed = ", ".join(ids)
     return AwsError(
         "InvalidInstanceId",
-        f"Instances [[{listed}]] not in a valid state for account {moto_state.ACCOUNT_ID}",
+        f"Instances [[{listed}]] not in a valid state for account {moto_adapter.ACCOUNT_ID}",
     )
 
 
 def _check_targets(region: str, instance_ids: list[str]) -> None:
-    ec2 = moto_state.ec2(region)
-    known = {i.id: i for i in ec2.all_instances()}
-    bad = [i for i in instance_ids if i not in known or known[i].state in _UNREACHABLE]
+    states = moto_adapter.instance_states(region)
+    bad = [i for i in instance_ids if states.get(i, "terminated") in _UNREACHABLE]
     if bad:
         raise _invalid_instances(bad)
 
@@ -131,32 +130,17 @@ def send_command(call: Call):
     drafts += background_noise(network, seq)
     delivery.deliver(call.region, drafts, t0, network)
 
-    command = moto_state.ssm(call.region).send_command(
-        comment=p.get("Comment", ""),
-        document_name=RUN_SHELL_SCRIPT,
-        timeout_seconds=p.get("TimeoutSeconds") or 3600,
-        instance_ids=instance_ids,
-        max_concurrency=p.get("MaxConcurrency", "50"),
-        max_errors=p.get("MaxErrors", "0"),
-        notification_config=p.get("NotificationConfig"),
-        output_s3_bucket_name=p.get("OutputS3BucketName", ""),
-        output_s3_key_prefix=p.get("OutputS3KeyPrefix", ""),
-        output_s3_region=p.get("OutputS3Region", ""),
-        parameters=p.get("Parameters", {}),
-        service_role_arn=p.get("ServiceRoleArn", ""),
-        targets=[],
-    )
     failed = [i for i, r in results.items() if r.exit_code != 0]
-    command.status = "Failed" if failed else "Success"
-    command.status_details = command.status
-    command.error_count = len(failed)
-    STATE.commands[command.command_id] = instance_ids
+    answer = moto_adapter.record_command(call.region, document=RUN_SHELL_SCRIPT, instance_ids=instance_ids,
+                                         params=p, status="Failed" if failed else "Success",
+                                         error_count=len(failed))
+    command_id = answer["CommandId"]
+    STATE.commands[command_id] = instance_ids
     for instance_id, r in results.items():
-        STATE.invocations[(command.command_id, instance_id)] = Invocation(
-            command.command_id, instance_id, p.get("Comment", ""), t0,
+        STATE.invocations[(command_id, instance_id)] = Invocation(
+            command_id, instance_id, p.get("Comment", ""), t0,
             r.stdout, r.stderr, r.exit_code, r.duration_s,
         )  # fmt: skip
-    answer = command.response_object()
     answer.update(
         Status="Pending", StatusDetails="Pending", CompletedCount=0, ErrorCount=0,
         TargetCount=len(instance_ids), InstanceIds=instance_ids,
@@ -226,11 +210,7 @@ def get_command_invocation(call: Call):
 
 
 def _moto_knows(region: str, command_id: str, instance_id: str) -> bool:
-    try:
-        command = moto_state.ssm(region).get_command_by_id(command_id)
-    except Exception:  # noqa: BLE001
-        return False
-    return instance_id in command.instance_ids
+    return instance_id in (moto_adapter.command_targets(region, command_id) or [])
 
 
 @before("ssm", "ListCommandInvocations")
