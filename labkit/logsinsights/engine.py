@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from labkit.logsinsights import functions as F
+import labkit.logsinsights.functions as F
 from labkit.logsinsights.natural_sort import sort_key
 from labkit.logsinsights.parser import (
     AGGREGATES,

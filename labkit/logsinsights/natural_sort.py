@@ -37,16 +37,12 @@ def _chunk_key(chunk: str) -> str:
     return chunk
 
 
-def natural_key(text: str) -> tuple:
-    """A key whose Python order is AWS's ascending order for ``text``."""
+def natural_key(value) -> tuple:
+    """A key whose Python order is AWS's ascending order (``value`` as Insights prints it)."""
+    text = value if isinstance(value, str) else format_value(value, "str")
     if _NUMBER.fullmatch(text):
         return (1, float(text), text)
     return (0, tuple(_chunk_key(c) for c in _CHUNK.findall(text)))
-
-
-def natural_sorted(values: Sequence[str]) -> list[str]:
-    """``values`` in AWS's ascending sort order."""
-    return sorted(values, key=natural_key)
 
 
 def text_ranks(values: Sequence[str]) -> np.ndarray:
