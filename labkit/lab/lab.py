@@ -103,6 +103,29 @@ class Lab:
 
         return run_insights(self, query, since=since, until=until, limit=limit, progress=progress)
 
+    def athena(self, sql: str, progress: bool = True):
+        """Run SQL over ``vpc_flow_logs`` (the flow logs in S3, Parquet): Athena live, DuckDB offline.
+
+        The answer is a DataFrame; ``df.attrs["statistics"]["DataScannedInBytes"]`` is what was read.
+        """
+        from labkit.analysis.athena import run_athena
+
+        return run_athena(self, sql, progress=progress)
+
+    def athena_ddl(self) -> str:
+        """The CREATE EXTERNAL TABLE that lab.athena runs on Athena (live) for the lab's bucket."""
+        from labkit.analysis.athena import athena_ddl
+
+        return athena_ddl(self)
+
+    def simulate_busy_network(self, records: int = 1_000_000, interfaces: int = 400, hours: int = 24,
+                              seed: int = 0, day=None, progress: bool = True):
+        """Write a day of a busy VPC's flow logs (Parquet, AWS's key layout) to the lab's bucket."""
+        from labkit.lab.busy_network import simulate_busy_network
+
+        return simulate_busy_network(self, records=records, interfaces=interfaces, hours=hours, seed=seed,
+                                     day=day, progress=progress)
+
     def diagram(self):
         """The topology as it is, read back through describe calls, as a mermaid diagram."""
         from labkit.analysis.diagram import topology_diagram
