@@ -28,7 +28,7 @@ lab: $(STAMP)
 
 ## the whole series headless on a fresh emulator; executed copies and HTML go to build/
 run: $(STAMP)
-	$(BIN)/python -m labkit run --out build
+	LABKIT_MODE=offline $(BIN)/python -m labkit run --out build
 
 ## ruff, the unit and integration tests, then every notebook under nbval
 test: lint unit nbval

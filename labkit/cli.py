@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -23,6 +24,9 @@ def main(argv=None) -> int:
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--mode", choices=["offline", "live"], default=None)
         cmd.add_argument("--confirm-account", default=None)
+        if name == "teardown":
+            cmd.add_argument("--dry-run", action="store_true",
+                             help="list what would be deleted (and what is left alone); delete nothing")
     args = parser.parse_args(argv)
     try:
         return _dispatch(args)
@@ -47,6 +51,7 @@ def _dispatch(args) -> int:
     if args.command == "run":
         from labkit.lab.runner import run_series
 
+        _offline_only()
         run_series(out_dir=args.out, inplace=args.inplace, only=args.only)
         return 0
     if args.command == "check":
@@ -61,8 +66,21 @@ def _dispatch(args) -> int:
     if args.command == "inventory":
         print(lab.inventory().to_string(index=False))
     else:
-        print(repr(lab.teardown()))
+        print(repr(lab.teardown(dry_run=args.dry_run)))
     return 0
+
+
+def _offline_only() -> None:
+    """The headless series runs on a fresh private emulator, never on an AWS account.
+
+    An exported LABKIT_MODE=live (or replay) would otherwise reach every notebook's kernel.
+    """
+    mode = os.environ.get("LABKIT_MODE", "").strip().lower()
+    if mode and mode != "offline":
+        print(f"labkit run: LABKIT_MODE={mode} is ignored: the series always runs offline, on a "
+              "fresh private emulator (open the notebooks in JupyterLab to use live mode)",
+              file=sys.stderr)
+    os.environ["LABKIT_MODE"] = "offline"
 
 
 if __name__ == "__main__":

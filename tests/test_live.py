@@ -22,6 +22,7 @@ from botocore.stub import Stubber
 from labkit import LabError, open_lab
 from labkit.lab import Lab
 from labkit.lab import retry as retry_module
+from labkit.lab import wait
 from labkit.lab.cost import estimate
 from labkit.lab.inventory import inventory_items
 from labkit.lab.retry import with_retries
@@ -39,7 +40,7 @@ from labkit.lab.steps.instances import AMI_PARAMETER, ensure_instance, ensure_in
 from labkit.lab.steps.security_groups import SecurityGroup
 from labkit.lab.steps.subnets import PublicSubnet
 from labkit.lab.steps.vpcs import Vpc, ensure_vpc
-from labkit.lab.tags import lab_filter, tag_spec
+from labkit.lab.tags import lab_filter, project_filter, tag_dict, tag_spec
 
 ACCOUNT = "210987654321"
 OTHER_ACCOUNT = "111122223333"
@@ -174,7 +175,7 @@ def _no_flow_log_role(stubs):
     (_no_vpcs, ensure_peering),
     (_no_instance_role, ensure_instance_profile),
     (_no_flow_log_role, ensure_flow_log_role),
-    (lambda stubs: None, Lab.teardown),
+    (lambda stubs: _queue_survey(stubs), Lab.teardown),  # it shows what it would delete, then refuses
 ], ids=["vpcs", "subnets", "instances", "peering", "instance-profile", "flow-log-role", "teardown"])
 def test_unconfirmed_live_lab_creates_nothing(stubs, queue, step):
     stubs.identity()
@@ -398,50 +399,170 @@ def test_run_instances_other_invalid_parameters_fail_at_once(stubs, retry_sleeps
 # (g) pagination
 
 
-def test_inventory_follows_every_page(stubs):
-    ec2, iam, logs = stubs["ec2"], stubs["iam"], stubs["logs"]
-    empty = [("describe_flow_logs", "FlowLogs", "Filter"), ("describe_instances", "Reservations", "Filters"),
+EC2_KINDS = [("describe_flow_logs", "FlowLogs", "Filter"), ("describe_instances", "Reservations", "Filters"),
              ("describe_vpc_peering_connections", "VpcPeeringConnections", "Filters"),
              ("describe_network_interfaces", "NetworkInterfaces", "Filters"),
              ("describe_route_tables", "RouteTables", "Filters"),
              ("describe_security_groups", "SecurityGroups", "Filters"),
              ("describe_subnets", "Subnets", "Filters"),
-             ("describe_internet_gateways", "InternetGateways", "Filters")]
-    for operation, key, filter_name in empty:
-        ec2.add_response(operation, {key: []}, {filter_name: lab_filter(LAB)})
-    ec2.add_response("describe_vpcs", {"Vpcs": [{"VpcId": "vpc-0a1", "CidrBlock": "10.0.0.0/16"}]},
-                     {"Filters": lab_filter(LAB)})
+             ("describe_internet_gateways", "InternetGateways", "Filters"),
+             ("describe_vpcs", "Vpcs", "Filters")]
+PATH = f"/{LAB}/"
+OURS = [{"Key": "Project", "Value": LAB}, {"Key": "ManagedBy", "Value": "labkit"}]
+USERS = [{"Key": "Project", "Value": LAB}, {"Key": "Owner", "Value": "someone"}]
 
-    path = f"/{LAB}/"
 
-    def profile(name):
-        return {"Path": path, "InstanceProfileName": name, "InstanceProfileId": "AIPAEXAMPLEPROFILE1",
-                "Arn": f"arn:aws:iam::{ACCOUNT}:instance-profile{path}{name}", "CreateDate": WHEN,
-                "Roles": []}
+def _profile(name):
+    return {"Path": PATH, "InstanceProfileName": name, "InstanceProfileId": "AIPAEXAMPLEPROFILE1",
+            "Arn": f"arn:aws:iam::{ACCOUNT}:instance-profile{PATH}{name}", "CreateDate": WHEN, "Roles": []}
 
-    def role(name):
-        return {"Path": path, "RoleName": name, "RoleId": "AROAEXAMPLEROLEID1", "CreateDate": WHEN,
-                "Arn": f"arn:aws:iam::{ACCOUNT}:role{path}{name}"}
 
-    iam.add_response("list_instance_profiles", {"InstanceProfiles": [profile("p1")], "IsTruncated": True,
-                                                "Marker": "m1"}, {"PathPrefix": path})
-    iam.add_response("list_instance_profiles", {"InstanceProfiles": [profile("p2")], "IsTruncated": False},
-                     {"PathPrefix": path, "Marker": "m1"})
-    iam.add_response("list_roles", {"Roles": [role("r1"), role("r2")], "IsTruncated": True, "Marker": "m2"},
-                     {"PathPrefix": path})
-    iam.add_response("list_roles", {"Roles": [role("r3")], "IsTruncated": False},
-                     {"PathPrefix": path, "Marker": "m2"})
-    logs.add_response("describe_log_groups", {"logGroups": [{"logGroupName": f"{path}a"}], "nextToken": "t1"},
-                      {"logGroupNamePrefix": path})
-    logs.add_response("describe_log_groups", {"logGroups": [{"logGroupName": f"{path}b"}]},
-                      {"logGroupNamePrefix": path, "nextToken": "t1"})
+def _role(name):
+    return {"Path": PATH, "RoleName": name, "RoleId": "AROAEXAMPLEROLEID1", "CreateDate": WHEN,
+            "Arn": f"arn:aws:iam::{ACCOUNT}:role{PATH}{name}"}
+
+
+def _log_group(name):
+    return {"logGroupName": name, "arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:*"}
+
+
+def _queue_survey(stubs, ec2: dict | None = None, roles=(), groups=(), buckets=()) -> None:
+    """Queue the answers of one inventory survey: EC2 by the Project tag, then IAM, Logs, S3,
+    each followed by the tag lookups that decide ownership. ``roles``, ``groups``, ``buckets``:
+    (name, tags) pairs."""
+    ec2 = ec2 or {}
+    for operation, key, filter_name in EC2_KINDS:
+        stubs["ec2"].add_response(operation, {key: ec2.get(operation, [])},
+                                  {filter_name: project_filter(LAB)})
+    stubs["iam"].add_response("list_instance_profiles", {"InstanceProfiles": [], "IsTruncated": False},
+                              {"PathPrefix": PATH})
+    stubs["iam"].add_response("list_roles", {"Roles": [_role(n) for n, _ in roles], "IsTruncated": False},
+                              {"PathPrefix": PATH})
+    for name, tags in roles:
+        stubs["iam"].add_response("list_role_tags", {"Tags": tags, "IsTruncated": False}, {"RoleName": name})
+    stubs["logs"].add_response("describe_log_groups", {"logGroups": [_log_group(n) for n, _ in groups]},
+                               {"logGroupNamePrefix": PATH})
+    for name, tags in groups:
+        stubs["logs"].add_response("list_tags_for_resource", {"tags": tags}, {
+            "resourceArn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}"})
+    stubs["s3"].add_response("list_buckets", {"Buckets": [{"Name": n} for n, _ in buckets]}, {})
+    for name, tags in buckets:
+        if tags:
+            stubs["s3"].add_response("get_bucket_tagging", {"TagSet": tags}, {"Bucket": name})
+        else:
+            stubs["s3"].add_client_error("get_bucket_tagging", "NoSuchTagSet", "no tags", 404,
+                                         expected_params={"Bucket": name})
+
+
+def test_inventory_follows_every_page(stubs):
+    ec2, iam, logs = stubs["ec2"], stubs["iam"], stubs["logs"]
+    for operation, key, filter_name in EC2_KINDS[:-1]:
+        ec2.add_response(operation, {key: []}, {filter_name: project_filter(LAB)})
+    ec2.add_response("describe_vpcs", {"Vpcs": [{"VpcId": "vpc-0a1", "CidrBlock": "10.0.0.0/16",
+                                                 "Tags": OURS}]}, {"Filters": project_filter(LAB)})
+
+    def profile_tags(name):
+        iam.add_response("get_instance_profile", {"InstanceProfile": {**_profile(name), "Tags": OURS}},
+                         {"InstanceProfileName": name})
+
+    iam.add_response("list_instance_profiles", {"InstanceProfiles": [_profile("p1")], "IsTruncated": True,
+                                                "Marker": "m1"}, {"PathPrefix": PATH})
+    profile_tags("p1")
+    iam.add_response("list_instance_profiles", {"InstanceProfiles": [_profile("p2")], "IsTruncated": False},
+                     {"PathPrefix": PATH, "Marker": "m1"})
+    profile_tags("p2")
+    iam.add_response("list_roles", {"Roles": [_role("r1"), _role("r2")], "IsTruncated": True, "Marker": "m2"},
+                     {"PathPrefix": PATH})
+    for name in ("r1", "r2"):
+        iam.add_response("list_role_tags", {"Tags": OURS, "IsTruncated": False}, {"RoleName": name})
+    iam.add_response("list_roles", {"Roles": [_role("r3")], "IsTruncated": False},
+                     {"PathPrefix": PATH, "Marker": "m2"})
+    iam.add_response("list_role_tags", {"Tags": OURS, "IsTruncated": False}, {"RoleName": "r3"})
+    logs.add_response("describe_log_groups", {"logGroups": [_log_group(f"{PATH}a")], "nextToken": "t1"},
+                      {"logGroupNamePrefix": PATH})
+    logs.add_response("list_tags_for_resource", {"tags": tag_dict(OURS)},
+                      {"resourceArn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{PATH}a"})
+    logs.add_response("describe_log_groups", {"logGroups": [_log_group(f"{PATH}b")]},
+                      {"logGroupNamePrefix": PATH, "nextToken": "t1"})
+    logs.add_response("list_tags_for_resource", {"tags": tag_dict(OURS)},
+                      {"resourceArn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{PATH}b"})
     stubs["s3"].add_response("list_buckets", {"Buckets": [{"Name": f"{LAB}-flowlogs-0a1"},
                                                           {"Name": "someone-elses-bucket"}]}, {})
+    stubs["s3"].add_response("get_bucket_tagging", {"TagSet": OURS}, {"Bucket": f"{LAB}-flowlogs-0a1"})
 
     found = {(o.kind, o.id) for o in inventory_items(stubs.lab())}
     assert found == {("vpc", "vpc-0a1"), ("instance-profile", "p1"), ("instance-profile", "p2"),
-                     ("iam-role", "r1"), ("iam-role", "r2"), ("iam-role", "r3"), ("log-group", f"{path}a"),
-                     ("log-group", f"{path}b"), ("s3-bucket", f"{LAB}-flowlogs-0a1")}
+                     ("iam-role", "r1"), ("iam-role", "r2"), ("iam-role", "r3"), ("log-group", f"{PATH}a"),
+                     ("log-group", f"{PATH}b"), ("s3-bucket", f"{LAB}-flowlogs-0a1")}
+
+
+# (g2) ownership: only what carries both Project=<lab> and ManagedBy=labkit is the lab's
+
+
+def _mixed_account(stubs) -> None:
+    """The lab's VPC and role beside a user's look-alikes: same Project tag, path, prefixes."""
+    _queue_survey(
+        stubs,
+        ec2={"describe_vpcs": [{"VpcId": "vpc-0a1", "CidrBlock": "10.0.0.0/16", "Tags": OURS},
+                               {"VpcId": "vpc-user", "CidrBlock": "10.9.0.0/16", "Tags": USERS}]},
+        roles=[(f"{LAB}-flow-logs-delivery", OURS), ("users-role", USERS)],
+        groups=[(f"{PATH}users-app", tag_dict(USERS))],
+        buckets=[(f"{LAB}-flowlogs-users", [])])
+
+
+def test_live_dry_run_lists_and_deletes_nothing(stubs):
+    _mixed_account(stubs)  # and no delete call queued: any would fail the Stubber
+    report = stubs.lab(confirmed=False).teardown(progress=False, dry_run=True)
+    assert {(o.kind, o.id) for o in report.planned} == {("vpc", "vpc-0a1"),
+                                                        ("iam-role", f"{LAB}-flow-logs-delivery")}
+    assert report.deleted == []
+    assert {f.item.id for f in report.left_alone} == {"vpc-user", "users-role", f"{PATH}users-app",
+                                                      f"{LAB}-flowlogs-users"}
+    assert all("not created by labkit" in f.why for f in report.left_alone)
+    assert repr(report).startswith("dry run: would delete 2 resources; nothing was deleted")
+
+
+def test_live_teardown_shows_the_list_then_needs_the_confirmed_account(stubs, capsys):
+    _mixed_account(stubs)
+    with pytest.raises(LabError, match=rf"not confirmed.*\(teardown\).*LABKIT_CONFIRM_ACCOUNT={ACCOUNT}"):
+        stubs.lab(confirmed=False).teardown(progress=False)
+    out = capsys.readouterr().out
+    assert f"account {ACCOUNT}, region {REGION} deletes 2 resources" in out
+    assert "vpc vpc-0a1" in out and "left alone: vpc vpc-user" in out
+
+
+def test_live_teardown_deletes_only_what_carries_both_tags(stubs, capsys):
+    _mixed_account(stubs)
+    role = f"{LAB}-flow-logs-delivery"
+    iam = stubs["iam"]
+    iam.add_response("list_attached_role_policies", {"AttachedPolicies": []}, {"RoleName": role})
+    iam.add_response("list_role_policies", {"PolicyNames": []}, {"RoleName": role})
+    iam.add_response("list_instance_profiles_for_role", {"InstanceProfiles": []}, {"RoleName": role})
+    iam.add_response("delete_role", {}, {"RoleName": role})
+    stubs["ec2"].add_response("delete_vpc", {}, {"VpcId": "vpc-0a1"})  # and never vpc-user
+    report = stubs.lab(confirmed=True).teardown(progress=False)
+    assert {o.id for o in report.deleted} == {"vpc-0a1", role}
+    assert "left alone: vpc vpc-user" in repr(report)
+    assert "Teardown of lab" in capsys.readouterr().out
+
+
+def test_live_lab_keeps_the_learners_session_so_s3_clients_work():
+    """boto3 registers its S3 class injection once per boto3.Session: wrapping the learner's
+    botocore session in a second one made every S3 client fail ('Cannot inject class attribute
+    "upload_file"'). The lab keeps the learner's session and pins the region per client."""
+    session = boto3.Session(aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret",
+                            region_name="us-west-2")
+    sts = session.client("sts", region_name=REGION)
+    make_client = session.client
+    session.client = lambda service, **kw: sts if service == "sts" else make_client(service, **kw)
+    with Stubber(sts) as stub:
+        stub.add_response("get_caller_identity", {
+            "Account": ACCOUNT, "Arn": f"arn:aws:iam::{ACCOUNT}:user/learner", "UserId": "AIDEXAMPLE"})
+        lab = open_lab(mode="live", session=session, region=REGION, confirm_account=ACCOUNT, quiet=True)
+    assert lab.session is session
+    s3 = lab.client("s3")
+    assert hasattr(s3, "upload_file")
+    assert s3.meta.region_name == lab.client("ec2").meta.region_name == REGION
 
 
 # (h) peering: eventual consistency of the request and its acceptance
@@ -458,7 +579,7 @@ def _pcx_status(stubs, code: str, message: str = "") -> None:
 @pytest.fixture
 def peering_clock(monkeypatch) -> FakeClock:
     clock = FakeClock()
-    monkeypatch.setattr(peering, "time", clock)
+    monkeypatch.setattr(wait, "time", clock)  # the one way the steps wait
     return clock
 
 

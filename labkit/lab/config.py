@@ -8,7 +8,7 @@
 | LABKIT_ENDPOINT         | use this emulator instead of the shared background one     |
 | LABKIT_PROFILE          | live: the AWS profile to use                                |
 | LABKIT_CONFIRM_ACCOUNT  | live: the account id you agree to create resources in      |
-| LABKIT_STATE_DIR        | where the shared emulator's state file lives               |
+| LABKIT_STATE_DIR        | where the shared emulator's state and the lab locks live   |
 """
 
 from __future__ import annotations
@@ -21,6 +21,16 @@ from labkit.errors import LabError
 MODES = ("offline", "live", "replay")
 DEFAULT_LAB = "flowlogs-lab"
 DEFAULT_OFFLINE_REGION = "us-east-1"
+
+# The lab's name starts its log groups (/<lab>/...), IAM path (/<lab>/) and buckets (<lab>-flowlogs-...).
+# Names that would put them where AWS keeps its own are refused:
+# - CloudWatch Logs, CreateLogGroup: "Log group names can't start with the string aws/", and AWS
+#   services write their own groups under /aws/... (/aws/lambda/, /aws/eks/...);
+# - IAM identifiers (IAM User Guide): AWS puts service-linked roles under /aws-service-role/ and
+#   console-made service roles under /service-role/;
+# - S3 "General purpose bucket naming rules": names must not start with xn--, sthree- or amzn-s3-demo-.
+RESERVED_PREFIXES = ("aws", "amazon", "amzn", "sthree", "xn--")
+RESERVED_NAMES = ("service-role",)
 
 
 def resolve_mode(mode: str | None) -> str:
@@ -36,6 +46,13 @@ def resolve_lab_name(name: str | None) -> str:
         raise LabError(
             f"lab name {chosen!r} is not usable in AWS names: use 2-31 lowercase letters, "
             "digits and hyphens, starting with a letter"
+        )
+    if chosen.startswith(RESERVED_PREFIXES) or chosen in RESERVED_NAMES:
+        raise LabError(
+            f"lab name {chosen!r} collides with names AWS reserves for its own resources "
+            f"(log groups /aws/..., IAM paths /aws-service-role/ and /service-role/, buckets "
+            f"xn--/sthree-/amzn-...): names starting with {', '.join(RESERVED_PREFIXES)} or equal to "
+            f"{', '.join(RESERVED_NAMES)} are refused; choose another, e.g. 'my-{chosen}'"
         )
     return chosen
 

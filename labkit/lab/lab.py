@@ -17,6 +17,8 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from labkit.emulator import process as emulator_process
 from labkit.errors import LabError
 from labkit.lab import config
+from labkit.lab.locking import lab_lock
+from labkit.lab.offline_guard import watch_offline_endpoint
 from labkit.lab.tags import lab_tags
 
 OFFLINE_CREDENTIALS = {"aws_access_key_id": "offline", "aws_secret_access_key": "offline"}
@@ -45,7 +47,11 @@ class Lab:
     @functools.cache  # noqa: B019 - one client per service for the lab's lifetime
     def client(self, service: str):
         """A boto3 client bound to the lab's session, region and (offline) endpoint."""
-        return self.session.client(service, endpoint_url=self.endpoint_url, config=_RETRIES)
+        made = self.session.client(service, region_name=self.region, endpoint_url=self.endpoint_url,
+                                   config=_RETRIES)
+        if self.mode == "offline":
+            watch_offline_endpoint(made, self.endpoint_url)  # a dead emulator: one LabError, no retries
+        return made
 
     def tags(self, role: str | None = None) -> list[dict]:
         return lab_tags(self.name, role)
@@ -67,16 +73,20 @@ class Lab:
             raise LabError(f"step must be between 0 and {max(STEPS)}, not {step}")
         if step:
             self.require_write(f"bringing the lab to step {step}")
-        for number in range(1, step + 1):
-            STEPS[number](self, quiet=True)
+        with lab_lock(self.name):  # another kernel building this lab waits, then finds, never duplicates
+            for number in range(1, step + 1):
+                STEPS[number](self, quiet=True)
         self.step = max(self.step, step)
         return self
 
-    def teardown(self, progress: bool = True):
-        """Delete every resource tagged for this lab, in dependency order."""
+    def teardown(self, progress: bool = True, dry_run: bool = False):
+        """Delete what this lab created (both tags Project and ManagedBy), in dependency order.
+
+        ``dry_run=True`` lists what would go, and what is left alone, and deletes nothing.
+        """
         from labkit.lab.teardown import teardown
 
-        return teardown(self, progress=progress)
+        return teardown(self, progress=progress, dry_run=dry_run)
 
     def inventory(self):
         """What the lab owns right now, as a DataFrame (kind, id, name)."""
@@ -212,9 +222,10 @@ def _open_live(name, region, confirm_account, session, quiet) -> Lab:
             print(f"Nothing will be created until you confirm this account: "
                   f"open_lab(..., mode='live', confirm_account='{account}') "
                   f"or LABKIT_CONFIRM_ACCOUNT={account}")
-    # A session pinned to the region, so every client the lab makes uses it.
-    live_session = boto3.Session(botocore_session=session._session, region_name=region)
-    return Lab(mode="live", name=name, region=region, session=live_session,
+    # The learner's session itself: Lab.client pins each client to the region. (Wrapping its
+    # botocore session in a second boto3.Session registers boto3's S3 injection twice, and every
+    # S3 client then fails with 'Cannot inject class attribute "upload_file"'.)
+    return Lab(mode="live", name=name, region=region, session=session,
                account_id=account, confirmed=confirmed)
 
 

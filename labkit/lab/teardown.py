@@ -1,5 +1,10 @@
 """Delete everything the lab owns, in dependency order, from any partial state.
 
+Only what carries both ``Project=<lab>`` and ``ManagedBy=labkit`` is deleted
+(see inventory.py); a look-alike is reported as left alone. ``dry_run=True``
+lists what would go and deletes nothing. Live mode shows that list before it
+deletes, and deletes only once the account has been confirmed.
+
 Each pass tries every remaining resource in the order below. A delete that AWS
 refuses for now (DependencyViolation: an instance still shutting down, a
 security group still referenced) is kept for the next pass, so teardown
@@ -13,7 +18,8 @@ from dataclasses import dataclass, field
 
 from botocore.exceptions import ClientError
 
-from labkit.lab.inventory import Owned, inventory_items
+from labkit.lab.inventory import Foreign, Owned, survey
+from labkit.lab.tags import lab_filter
 
 ORDER = [
     "flow-log", "instance", "instance-profile", "iam-role", "peering", "network-interface",
@@ -30,24 +36,53 @@ MAX_PASSES = 8
 
 @dataclass
 class TeardownReport:
+    planned: list[Owned] = field(default_factory=list)
     deleted: list[Owned] = field(default_factory=list)
     left: list[tuple[Owned, str]] = field(default_factory=list)
+    left_alone: list[Foreign] = field(default_factory=list)
     passes: int = 0
+    dry_run: bool = False
 
     def __repr__(self) -> str:
-        lines = [f"deleted {len(self.deleted)} resources in {self.passes} passes; "
-                 f"{len(self.left)} left"]
-        lines += [f"  left: {o.kind} {o.id}: {why}" for o, why in self.left]
+        if self.dry_run:
+            lines = [f"dry run: would delete {len(self.planned)} resources; nothing was deleted"]
+            lines += [f"  would delete: {_describe(o)}" for o in self.planned]
+        else:
+            lines = [f"deleted {len(self.deleted)} resources in {self.passes} passes; "
+                     f"{len(self.left)} left"]
+            lines += [f"  left: {o.kind} {o.id}: {why}" for o, why in self.left]
+        lines += [f"  left alone: {_describe(f.item)}: {f.why}" for f in self.left_alone]
         return "\n".join(lines)
 
 
-def teardown(lab, progress: bool = True, order: list[str] = ORDER) -> TeardownReport:
+def _describe(item: Owned) -> str:
+    return f"{item.kind} {item.id}" + (f" ({item.name})" if item.name and item.name != item.id else "")
+
+
+def _show_plan(lab, report: TeardownReport) -> None:
+    print(f"Teardown of lab {lab.name!r} in account {lab.account_id}, region {lab.region} "
+          f"deletes {len(report.planned)} resources:")
+    for item in report.planned:
+        print(f"  {_describe(item)}")
+    for foreign in report.left_alone:
+        print(f"  left alone: {_describe(foreign.item)}: {foreign.why}")
+
+
+def teardown(lab, progress: bool = True, order: list[str] = ORDER,
+             dry_run: bool = False) -> TeardownReport:
+    """Delete what the lab owns (or, with ``dry_run``, only list it); leave look-alikes alone."""
     from tqdm.auto import tqdm
 
-    lab.require_write("teardown")
     rank = {kind: i for i, kind in enumerate(order)}
-    report = TeardownReport()
-    remaining = sorted(inventory_items(lab), key=lambda o: rank[o.kind])
+    found = survey(lab)
+    report = TeardownReport(planned=sorted(found.owned, key=lambda o: rank[o.kind]),
+                            left_alone=found.foreign, dry_run=dry_run)
+    if dry_run:
+        return report
+    if lab.mode == "live":
+        _show_plan(lab, report)  # on a real account, what is about to go, before anything goes
+    lab.require_write("teardown")
+    remaining = list(report.planned)
     with tqdm(total=len(remaining), desc="teardown", disable=not progress,
               bar_format="{desc}: {n}/{total} deleted") as bar:
         while remaining and report.passes < MAX_PASSES:
@@ -98,7 +133,7 @@ def _delete(lab, item: Owned) -> None:
                 ec2.disassociate_route_table(AssociationId=assoc["RouteTableAssociationId"])
         ec2.delete_route_table(RouteTableId=rid)
     elif kind == "security-group":
-        _forget_references(ec2, rid)
+        _forget_references(ec2, rid, lab.name)
         ec2.delete_security_group(GroupId=rid)
     elif kind == "subnet":
         ec2.delete_subnet(SubnetId=rid)
@@ -128,10 +163,13 @@ def _delete_role(iam, name: str) -> None:
     iam.delete_role(RoleName=name)
 
 
-def _forget_references(ec2, group_id: str) -> None:
-    """Rules in other groups that name this one would block its deletion: revoke them first."""
-    found = ec2.describe_security_groups(
-        Filters=[{"Name": "ip-permission.group-id", "Values": [group_id]}])["SecurityGroups"]
+def _forget_references(ec2, group_id: str, lab_name: str) -> None:
+    """Rules in the lab's other groups that name this one would block its deletion: revoke them.
+
+    A user's group that names it is never changed: the delete is refused and reported instead.
+    """
+    found = ec2.describe_security_groups(Filters=[
+        {"Name": "ip-permission.group-id", "Values": [group_id]}, *lab_filter(lab_name)])["SecurityGroups"]
     for group in found:
         if group["GroupId"] == group_id:
             continue

@@ -5,18 +5,24 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from labkit.errors import LabError
+from labkit.lab.locking import lab_lock
 
 
 def find_or_create(lab, what: str, find: Callable[[], list], create: Callable[[], dict]):
-    """Return (resource, created). Finds by the lab's tags first, so re-running never duplicates."""
-    found = find()
-    if len(found) > 1:
-        ids = ", ".join(str(_id_of(r)) for r in found)
-        raise LabError(f"{what}: found {len(found)} tagged copies ({ids}); run teardown first")
-    if found:
-        return found[0], False
-    lab.require_write(f"creating {what}")
-    return create(), True
+    """Return (resource, created). Finds by the lab's tags first, so re-running never duplicates.
+
+    The lab's lock is held from the find to the create, so another process opening the same
+    lab at once waits and then finds this one's resource instead of making a second.
+    """
+    with lab_lock(lab.name):
+        found = find()
+        if len(found) > 1:
+            ids = ", ".join(_id_of(r) for r in found)
+            raise LabError(f"{what}: found {len(found)} tagged copies ({ids}); run teardown first")
+        if found:
+            return found[0], False
+        lab.require_write(f"creating {what}")
+        return create(), True
 
 
 def say(quiet: bool, label: str, resource_id: str, detail: str, created: bool | None) -> None:
@@ -32,8 +38,11 @@ def check(condition: bool, message: str) -> None:
         raise LabError(f"check failed: {message}")
 
 
+# Keys such as OwnerId also end in "Id", and a subnet names its VPC too: the resource's own id is
+# the first of these it carries (the most specific kind first).
+_OWN_ID_KEYS = ("FlowLogId", "InstanceId", "NetworkInterfaceId", "VpcPeeringConnectionId", "RouteTableId",
+                "GroupId", "InternetGatewayId", "SubnetId", "VpcId")
+
+
 def _id_of(resource: dict) -> str:
-    for key, value in resource.items():
-        if key.endswith("Id") and isinstance(value, str):
-            return value
-    return "?"
+    return next((str(resource[k]) for k in _OWN_ID_KEYS if k in resource), "?")
