@@ -359,7 +359,7 @@ def _view_sql(objects: list[FlowLogObject]) -> str:
     for (year, month, day, hour), paths in sorted(groups.items()):
         files = ", ".join(f"'{p}'" for p in paths)
         branches.append(f"SELECT *, '{year}' AS year, '{month}' AS month, '{day}' AS day, '{hour}' AS hour "
-                        f"FROM read_parquet([{files}], union_by_name = true)")
+                        f"FROM read_parquet([{files}], union_by_name = true, hive_partitioning = false)")
     union = " UNION ALL BY NAME ".join(branches)
     columns = ", ".join(
         f'CAST("{n}" AS {t}) AS "{n}"' if n in present else f'CAST(NULL AS {t}) AS "{n}"'
