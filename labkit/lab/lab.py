@@ -113,6 +113,12 @@ class Lab:
 
         return run_insights(self, query, since=since, until=until, limit=limit, progress=progress)
 
+    def ensure_s3_flow_logs(self, quiet: bool = False):
+        """The flow-log bucket (AWS's delivery policy) and a Parquet flow log to it on each VPC."""
+        from labkit.lab.steps.s3_flow_logs import ensure_s3_flow_logs
+
+        return ensure_s3_flow_logs(self, quiet=quiet)
+
     def athena(self, sql: str, progress: bool = True):
         """Run SQL over ``vpc_flow_logs`` (the flow logs in S3, Parquet): Athena live, DuckDB offline.
 
