@@ -1,4 +1,5 @@
-"""open_lab and the build steps: idempotent, tagged, checked; teardown from any partial state."""
+"""open_lab and the build steps: idempotent, tagged, checked, each run once per build; teardown from any
+partial state; the one wait helper."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from labkit import LabError, open_lab
 from labkit.lab.teardown import ORDER, teardown
+from labkit.lab.wait import Pace, Pending, wait_until
 
 
 def _counts(lab) -> dict[str, int]:
@@ -111,3 +113,94 @@ def test_diagram_shows_the_real_topology(fresh_emulator):
     assert text.startswith("```mermaid\nflowchart LR")
     assert "10.0.1.10" in text and "192.168.1.10" in text and "active" in text
     lab.teardown(progress=False)
+
+
+def test_bringing_the_lab_to_a_step_runs_each_earlier_step_once(fresh_emulator):
+    lab = open_lab(step=7, quiet=True)
+    calls: list[str] = []
+    lab.client("ec2").meta.events.register("before-call.ec2.DescribeVpcs",
+                                           lambda model, **_: calls.append(model.name))
+    lab.bring_to(7)
+    # ensure_vpcs finds VPC 1 and VPC 2 once each, although steps 2-7 all build on the VPCs.
+    assert calls == ["DescribeVpcs", "DescribeVpcs"]
+    calls.clear()
+    lab.ensure_flow_logs(quiet=True)  # alone, outside a build, a step ensures what it needs again
+    assert calls == ["DescribeVpcs", "DescribeVpcs"]
+
+
+# The one wait helper, on a fake clock: sleeping only moves the clock.
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def _answers(*values):
+    queue = list(values)
+    return lambda: queue.pop(0)
+
+
+def test_wait_returns_the_first_answer_that_is_not_pending():
+    clock = FakeClock()
+    got = wait_until(_answers(Pending("a"), Pending("b"), "ready"), mode="offline", pace=Pace(10, 0.5),
+                     what="thing", advice="-", progress=False, clock=clock, sleep=clock.sleep)
+    assert got == "ready"
+    assert clock.sleeps == [0.5, 0.5]
+
+
+def test_wait_paces_live_differently_and_backs_off_to_a_ceiling():
+    clock = FakeClock()
+    pace = Pace(100, 0.1, live_interval_s=2, backoff=2, max_interval_s=5)
+    wait_until(_answers(*[Pending("x")] * 4, 0), mode="live", pace=pace, what="thing", advice="-",
+               progress=False, clock=clock, sleep=clock.sleep)
+    assert clock.sleeps == [2, 4, 5, 5]
+
+
+def test_wait_times_out_with_what_it_waited_for_its_last_status_and_what_to_do():
+    clock = FakeClock()
+    with pytest.raises(LabError) as raised:
+        wait_until(lambda: Pending("none yet"), mode="live", pace=Pace(30, 0.1, live_timeout_s=900,
+                                                                        live_interval_s=10),
+                   what="flow-log records in /lab/g", advice="check DeliverLogsStatus",
+                   progress=False, clock=clock, sleep=clock.sleep)
+    assert str(raised.value) == ("flow-log records in /lab/g still none yet after 900 s; "
+                                 "check DeliverLogsStatus")
+    assert clock.now == 910  # looked at 0, 10, ..., 910: the first look past the timeout gives up
+
+
+def test_wait_timeout_can_be_overridden_per_call():
+    clock = FakeClock()
+    with pytest.raises(LabError, match="after 5 s"):
+        wait_until(lambda: Pending("p"), mode="offline", pace=Pace(120, 2), timeout_s=5, what="w",
+                   advice="-", progress=False, clock=clock, sleep=clock.sleep)
+    assert clock.sleeps == [2, 2, 2]
+
+
+def test_wait_shows_its_progress_and_the_final_word(capsys):
+    clock = FakeClock()
+    wait_until(_answers(Pending("1/2"), "ok"), mode="offline", pace=Pace(10, 1), what="instances running",
+               advice="-", done="2/2", clock=clock, sleep=clock.sleep)
+    shown = capsys.readouterr().err
+    assert "instances running: 1/2" in shown
+    assert "instances running: 2/2" in shown
+
+
+def test_a_check_that_raises_ends_the_wait_at_once():
+    clock = FakeClock()
+
+    def failed():
+        raise LabError("peering pcx-1 is failed")
+
+    with pytest.raises(LabError, match="is failed"):
+        wait_until(failed, mode="offline", pace=Pace(10, 1), what="w", advice="-", progress=False,
+                   clock=clock, sleep=clock.sleep)
+    assert clock.sleeps == []

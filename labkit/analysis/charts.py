@@ -23,8 +23,9 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm, Normalize, to_rgb
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+from labkit.flowlogs import PROTOCOL_NAMES, protocol_name
 
 __all__ = [
     "ACCEPT_COLOR",
@@ -38,16 +39,18 @@ __all__ = [
 ]
 
 ACCEPT_COLOR = "#2e9d57"
+"""The colour of ACCEPT in every chart."""
 REJECT_COLOR = "#d1453b"
+"""The colour of REJECT in every chart."""
 OTHER_COLOR = "#9e9e9e"
 REJECT_OTHER_COLOR = "#f1c4bf"  # the "other ports" slice: still a REJECT, paler
 ACTION_COLORS = {"ACCEPT": ACCEPT_COLOR, "REJECT": REJECT_COLOR}
+"""action -> colour, for charts of your own that should match the lab's."""
 
 #: log-status values that carry no traffic (the interface was idle or records were lost).
 NO_TRAFFIC_STATUSES = frozenset({"NODATA", "SKIPDATA"})
 
-PROTOCOL_NAMES = {1: "ICMP", 6: "TCP", 17: "UDP", 58: "ICMPv6"}
-_PORTLESS = {"ICMP", "ICMPv6"}
+_PORTLESS = {protocol_name(1), protocol_name(58)}
 
 #: a few well-known ports, so a learner reads "TCP 22 (ssh)" rather than a bare number.
 WELL_KNOWN_PORTS = {
@@ -674,7 +677,3 @@ def _cmap_with_blank(name: str):
 
     return matplotlib.colormaps[name].with_extremes(bad="#f4f4f4")
 
-
-def chart_legend_handles() -> list[Patch]:
-    """Legend patches for ACCEPT and REJECT, for callers composing their own figures."""
-    return [Patch(color=c, label=a) for a, c in ACTION_COLORS.items()]

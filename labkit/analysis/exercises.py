@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+__all__ = ["check"]
+
 _EXERCISES: dict[str, tuple[Callable[[object, object], bool], str]] = {}
 
 
 def exercise(name: str, hint: str):
+    """Register the decorated function as the check of exercise ``name``, with its hint."""
     def register(fn):
         _EXERCISES[name] = (fn, hint)
         return fn
@@ -20,6 +23,7 @@ def exercise(name: str, hint: str):
 
 
 def check(name: str, answer, lab=None) -> None:
+    """Say whether ``answer`` is right for exercise ``name`` ("Correct!" or a hint); never raises."""
     is_right, hint = _EXERCISES[name]
     if answer is None or answer is ...:
         print(f"Not answered yet. Hint: {hint}")

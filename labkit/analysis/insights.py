@@ -7,18 +7,20 @@ columns: numbers as numbers, @timestamp as a UTC timestamp.
 
 from __future__ import annotations
 
-import time
-
 import pandas as pd
 
 from labkit.analysis.records import time_window
 from labkit.errors import LabError
+from labkit.lab.names import log_group_name
+from labkit.lab.wait import Pace, Pending, wait_until
 
 AWS_TIME = r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}"
 FINAL = {"Complete", "Failed", "Cancelled", "Timeout", "Unknown"}
+QUERY_PACE = Pace(timeout_s=900, interval_s=0.2, backoff=1.5, max_interval_s=5.0)
 
 
 def results_to_frame(results: list[list[dict]], columns: list[str] | None = None) -> pd.DataFrame:
+    """GetQueryResults rows as a DataFrame: numbers as numbers, AWS's times as UTC timestamps."""
     rows = [{cell["field"]: cell["value"] for cell in row if cell["field"] != "@ptr"}
             for row in results]
     names = columns or list(dict.fromkeys(k for row in rows for k in row))
@@ -37,11 +39,8 @@ def results_to_frame(results: list[list[dict]], columns: list[str] | None = None
 
 def run_insights(lab, query: str, since=None, until=None, limit: int | None = None,
                  log_group: str | None = None, progress: bool = True,
-                 timeout_s: float = 900) -> pd.DataFrame:
-    from tqdm.auto import tqdm
-
-    from labkit.lab.steps.flow_log_role import log_group_name
-
+                 timeout_s: float | None = None) -> pd.DataFrame:
+    """StartQuery on the lab's log group, wait for a final status, and return the rows typed."""
     logs = lab.client("logs")
     start_ms, end_ms = time_window(since, until)
     request = {"logGroupName": log_group or log_group_name(lab), "queryString": query,
@@ -53,18 +52,18 @@ def run_insights(lab, query: str, since=None, until=None, limit: int | None = No
     except logs.exceptions.MalformedQueryException as error:
         raise LabError(f"Logs Insights could not parse the query: {error.response['Error']['Message']}"
                        ) from None
-    delay, deadline = 0.2, time.monotonic() + timeout_s
-    with tqdm(desc="Logs Insights query", disable=not progress, bar_format="{desc}: {postfix}") as bar:
-        while True:
-            answer = logs.get_query_results(queryId=query_id)
-            bar.set_postfix_str(answer["status"])
-            if answer["status"] in FINAL:
-                break
-            if time.monotonic() > deadline:
-                logs.stop_query(queryId=query_id)
-                raise LabError(f"query {query_id} still {answer['status']} after {timeout_s:.0f} s")
-            time.sleep(delay)
-            delay = min(delay * 1.5, 5.0)
+
+    def final():
+        answer = logs.get_query_results(queryId=query_id)
+        return answer if answer["status"] in FINAL else Pending(answer["status"])
+
+    try:
+        answer = wait_until(final, mode=lab.mode, pace=QUERY_PACE, timeout_s=timeout_s, progress=progress,
+                            done="finished", what=f"Logs Insights query {query_id}",
+                            advice="narrow the time range (since=, until=) or add a filter")
+    except LabError:
+        logs.stop_query(queryId=query_id)
+        raise
     if answer["status"] != "Complete":
         raise LabError(f"query {query_id} ended {answer['status']}")
     frame = results_to_frame(answer["results"])

@@ -12,24 +12,20 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from labkit.flowlogs import LAB_FIELDS
+from labkit.flowlogs import FIELDS, LAB_FIELDS
+from labkit.logsinsights import natural_key
 
-# AWS's camelCase names for the discovered default fields; the extra v3-v5 fields the same way.
-INSIGHTS_NAMES = {
-    "version": "version", "account-id": "accountId", "interface-id": "interfaceId",
-    "srcaddr": "srcAddr", "dstaddr": "dstAddr", "srcport": "srcPort", "dstport": "dstPort",
-    "protocol": "protocol", "packets": "packets", "bytes": "bytes", "start": "start", "end": "end",
-    "action": "action", "log-status": "logStatus", "vpc-id": "vpcId", "subnet-id": "subnetId",
-    "instance-id": "instanceId", "tcp-flags": "tcpFlags", "type": "type",
-    "pkt-srcaddr": "pktSrcAddr", "pkt-dstaddr": "pktDstAddr", "flow-direction": "flowDirection",
-    "traffic-path": "trafficPath",
-}
+__all__ = ["PARSE", "SAMPLE_QUERIES", "SampleQuery", "same_answer"]
+
 PARSE = (f'parse @message "{" ".join("*" for _ in LAB_FIELDS)}" as '
-         + ", ".join(INSIGHTS_NAMES[f] for f in LAB_FIELDS))
+         + ", ".join(FIELDS[f].insights for f in LAB_FIELDS))
+"""The query prefix that names the lab format's fields, in order, as Logs Insights discovers them."""
 
 
 @dataclass(frozen=True)
 class SampleQuery:
+    """One of AWS's sample queries, and the same question asked of the lab's DataFrame."""
+
     title: str
     query: str
     pandas: Callable[[pd.DataFrame], pd.DataFrame]
@@ -39,9 +35,14 @@ def _traffic(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["log_status"] == "OK"]
 
 
+def _insights_order(frame: pd.DataFrame, by: list[str], ascending: list[bool]) -> pd.DataFrame:
+    # Insights' sort is AWS's natural order ("192.0.2.11" before "192.0.2.103"), not pandas' lexical one.
+    return frame.sort_values(by, ascending=ascending, key=lambda column: column.map(natural_key))
+
+
 def _top(frame: pd.DataFrame, by: list[str], value: str, name: str, n: int) -> pd.DataFrame:
     out = frame.groupby(by, observed=True)[value].sum().rename(name).reset_index()
-    return out.sort_values([name, *by], ascending=[False, *[True] * len(by)]).head(n)
+    return _insights_order(out, [name, *by], [False, *[True] * len(by)]).head(n)
 
 
 def _in_subnet(series: pd.Series, cidr: str) -> pd.Series:
@@ -72,7 +73,7 @@ SAMPLE_QUERIES = [
         "\n| sort rejected desc, srcAddr asc, dstPort asc\n| limit 20",
         lambda df: (df[df["action"] == "REJECT"].groupby(["srcaddr", "dstport"], observed=True)
                     .size().rename("rejected").reset_index()
-                    .sort_values(["rejected", "srcaddr", "dstport"], ascending=[False, True, True])
+                    .pipe(_insights_order, ["rejected", "srcaddr", "dstport"], [False, True, True])
                     .head(20)),
     ),
     SampleQuery(
@@ -88,7 +89,7 @@ SAMPLE_QUERIES = [
         "\n| sort records desc, srcAddr asc",
         lambda df: (df[df["protocol_name"] == "UDP"].groupby("srcaddr", observed=True).size()
                     .rename("records").reset_index()
-                    .sort_values(["records", "srcaddr"], ascending=[False, True])),
+                    .pipe(_insights_order, ["records", "srcaddr"], [False, True])),
     ),
     SampleQuery(
         "SKIPDATA records per hour",
@@ -99,6 +100,7 @@ SAMPLE_QUERIES = [
                     .groupby("hour").size().rename("skipped").reset_index()),
     ),
 ]
+"""AWS's sample Logs Insights queries for flow logs, each with its pandas twin."""
 
 
 def same_answer(insights: pd.DataFrame, by_pandas: pd.DataFrame) -> bool:

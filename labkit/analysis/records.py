@@ -9,10 +9,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from labkit.errors import LabError
+from labkit.lab.names import log_group_name
 from labkit.lab.tags import lab_filter
 
 
 def to_millis(when: datetime | str | None, default: datetime) -> int:
+    """Epoch milliseconds of a datetime or ISO string (naive means UTC); ``default`` when None."""
     if when is None:
         when = default
     if isinstance(when, str):
@@ -29,6 +31,7 @@ def time_window(since, until) -> tuple[int, int]:
 
 
 def lab_format(lab) -> str:
+    """The one log format of the lab's CloudWatch Logs flow logs (DescribeFlowLogs)."""
     flow_logs = lab.client("ec2").describe_flow_logs(Filter=lab_filter(lab.name))["FlowLogs"]
     formats = {f.get("LogFormat") for f in flow_logs if f.get("LogDestinationType") != "s3"}
     if not formats:
@@ -43,7 +46,6 @@ def lab_flow_logs(lab, since=None, until=None, progress: bool = True):
     from tqdm.auto import tqdm
 
     from labkit import flowlogs
-    from labkit.lab.steps.flow_log_role import log_group_name
 
     start_ms, end_ms = time_window(since, until)
     fmt = lab_format(lab)
@@ -69,8 +71,6 @@ def lab_flow_logs(lab, since=None, until=None, progress: bool = True):
 
 def lab_raw_records(lab, filter_pattern: str = "", limit: int = 10) -> list[str]:
     """Records exactly as delivered (the message text), matching a CloudWatch Logs filter pattern."""
-    from labkit.lab.steps.flow_log_role import log_group_name
-
     events = lab.client("logs").filter_log_events(
         logGroupName=log_group_name(lab), filterPattern=filter_pattern, limit=limit)["events"]
     return [event["message"] for event in events]

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from labkit.analysis import charts
+from labkit.flowlogs import protocol_name
 
 __all__ = ["apply_filters", "explorer", "FlowLogExplorer", "parse_ports", "CHARTS"]
 
@@ -178,7 +179,7 @@ def apply_filters(
             text = str(p).strip()
             if text.isdigit():
                 want_numbers.add(int(text))
-                want_names.add(charts.PROTOCOL_NAMES.get(int(text), text).upper())
+                want_names.add(protocol_name(int(text)).upper())
             else:
                 want_names.add(text.upper())
         hit = names.isin(want_names).fillna(False).to_numpy(dtype=bool)

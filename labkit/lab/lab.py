@@ -16,7 +16,8 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from labkit.emulator import process as emulator_process
 from labkit.errors import LabError
-from labkit.lab import config
+from labkit.lab import config, names
+from labkit.lab.build import BuildSteps
 from labkit.lab.locking import lab_lock
 from labkit.lab.offline_guard import watch_offline_endpoint
 from labkit.lab.tags import lab_tags
@@ -25,8 +26,12 @@ OFFLINE_CREDENTIALS = {"aws_access_key_id": "offline", "aws_secret_access_key": 
 _RETRIES = Config(retries={"max_attempts": 8, "mode": "adaptive"}, connect_timeout=5)
 
 
-class Lab:
-    """One lab: its mode, its boto3 session, its tagged resources."""
+class Lab(BuildSteps):
+    """One lab: its mode, its boto3 session, its tagged resources.
+
+    The build verbs (``ensure_vpcs`` ... ``wait_for_records``) come from
+    :class:`~labkit.lab.build.BuildSteps`; the methods here open, read, show and tear down.
+    """
 
     def __init__(self, *, mode: str, name: str, region: str, session: boto3.Session,
                  endpoint_url: str | None = None, account_id: str = "",
@@ -54,6 +59,7 @@ class Lab:
         return made
 
     def tags(self, role: str | None = None) -> list[dict]:
+        """The tags every resource of this lab carries (plus its role and Name, given a role)."""
         return lab_tags(self.name, role)
 
     def require_write(self, what: str) -> None:
@@ -67,15 +73,14 @@ class Lab:
 
     def bring_to(self, step: int) -> Lab:
         """Run the ensure functions of steps 1..step (each finds or creates)."""
-        from labkit.lab.steps import STEPS
+        from labkit.lab.steps import STEPS, build_to
 
         if step not in range(0, max(STEPS) + 1):
             raise LabError(f"step must be between 0 and {max(STEPS)}, not {step}")
         if step:
             self.require_write(f"bringing the lab to step {step}")
         with lab_lock(self.name):  # another kernel building this lab waits, then finds, never duplicates
-            for number in range(1, step + 1):
-                STEPS[number](self, quiet=True)
+            build_to(self, step, STEPS)
         self.step = max(self.step, step)
         return self
 
@@ -148,15 +153,53 @@ class Lab:
 
         return topology_diagram(self)
 
+    @property
+    def log_group_name(self) -> str:
+        """The CloudWatch Logs group the lab's flow logs write to."""
+        return names.log_group_name(self)
+
+    def rules_table(self, group_ids: list[str]):
+        """The inbound and outbound rules of these security groups, one row a rule."""
+        from labkit.analysis.views import rules_table
+
+        return rules_table(self, group_ids)
+
+    def route_tables_table(self):
+        """Every route of the lab's route tables, one row a route."""
+        from labkit.analysis.views import route_tables_table
+
+        return route_tables_table(self)
+
+    def flow_logs_table(self):
+        """The lab's flow logs as DescribeFlowLogs shows them, the columns that matter."""
+        from labkit.analysis.views import flow_logs_table
+
+        return flow_logs_table(self)
+
 
 def open_lab(step: int = 0, *, mode: str | None = None, lab: str | None = None,
              region: str | None = None, confirm_account: str | None = None,
              session: boto3.Session | None = None, quiet: bool = False) -> Lab:
-    """Open the lab and bring it to the state after notebook ``step``.
+    """Open the lab and bring it to the state after notebook ``step``; the one call atop every notebook.
 
-    Offline (default) starts the shared emulator when none is running, or uses
-    ``LABKIT_ENDPOINT``. Live needs ``mode="live"`` (or ``LABKIT_MODE=live``) and
-    creates nothing until ``confirm_account`` names the account it shows.
+    ``step``: 0 opens the lab as it is; 1-7 first run the build steps of notebooks 01..step, each
+    finding what exists by tag and creating only what is missing (so it is safe to repeat).
+
+    ``mode`` (default ``LABKIT_MODE``, else ``"offline"``):
+
+    * ``"offline"``: the local emulator, no AWS account. Uses ``LABKIT_ENDPOINT`` when set (and
+      fails if nothing answers there), else the shared emulator, started when none is running.
+    * ``"live"``: real AWS, through ``session`` or the profile ``LABKIT_PROFILE``. Prints the
+      account, region, identity and a cost estimate, and creates nothing until
+      ``confirm_account`` (or ``LABKIT_CONFIRM_ACCOUNT``) names that account.
+    * ``"replay"``: the sample records in ``data/sample_flowlogs``; reads and queries only.
+
+    ``lab`` names the lab (default ``LABKIT_LAB``, else ``flowlogs-lab``): tags and resource names
+    carry it. ``region`` defaults to ``LABKIT_REGION``, then us-east-1 offline or the profile's live.
+
+    Prints one line saying where the lab is and at which step (live and replay print their own
+    header); ``quiet=True`` prints nothing, except that an unconfirmed live lab always shows its
+    account. Raises :class:`~labkit.errors.LabError` with what to fix when it cannot open.
     """
     chosen_mode = config.resolve_mode(mode)
     name = config.resolve_lab_name(lab)
@@ -195,7 +238,7 @@ def _open_offline(name: str, region: str | None, session: boto3.Session | None) 
     session = session or boto3.Session(region_name=region, **OFFLINE_CREDENTIALS)
     _check_region(session, region)
     return Lab(mode="offline", name=name, region=region, session=session,
-               endpoint_url=endpoint, account_id="123456789012")
+               endpoint_url=endpoint, account_id=names.OFFLINE_ACCOUNT_ID)
 
 
 def _open_live(name, region, confirm_account, session, quiet) -> Lab:

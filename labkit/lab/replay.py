@@ -10,6 +10,8 @@ from labkit.errors import LabError
 
 
 class ReplayLab:
+    """A lab over the sample records: reads, queries and diagrams work; building and teardown refuse."""
+
     mode = "replay"
     region = "us-east-1"
     endpoint_url = None
@@ -22,6 +24,7 @@ class ReplayLab:
         return f"<Lab {self.name!r} replay data/sample_flowlogs>"
 
     def flow_logs(self, since=None, until=None, progress: bool = False):
+        """The sample records, parsed, between since and until (by their start time)."""
         from labkit.lab import sampledata
 
         frame = sampledata.load()
@@ -43,10 +46,11 @@ class ReplayLab:
     def diagram(self):
         """The sample scenario's topology (the records' VPCs, subnets and instances)."""
         from labkit.analysis.diagram import Diagram
+        from labkit.lab.names import VPC_CIDRS
         from labkit.lab.sampledata import VPC1, VPC2
 
         lines = ["flowchart LR", '  internet(("Internet"))']
-        for n, (host, cidr) in enumerate(((VPC1, "10.0.0.0/16"), (VPC2, "192.168.0.0/16")), 1):
+        for n, (host, cidr) in enumerate(((VPC1, VPC_CIDRS["vpc1"]), (VPC2, VPC_CIDRS["vpc2"])), 1):
             lines += [f'  subgraph vpc{n}["{host.vpc_id} · {cidr}"]',
                       f'    i{n}["{host.instance_id}<br/>{host.private_ip}<br/>{host.public_ip}"]',
                       "  end", f"  vpc{n} --- internet"]
@@ -54,6 +58,7 @@ class ReplayLab:
         return Diagram("\n".join(lines), "Sample scenario (replay): 2 VPCs, 2 instances, 1 peering")
 
     def insights(self, query: str, since=None, until=None, limit: int | None = None, progress=False):
+        """A Logs Insights query over the sample export, answered in process by the same engine."""
         import pandas as pd
 
         from labkit.analysis.insights import results_to_frame
@@ -100,6 +105,7 @@ def _utc(when):
 
 
 def open_replay(name: str, quiet: bool = False) -> ReplayLab:
+    """The replay lab; says so in one line unless quiet."""
     lab = ReplayLab(name)
     if not quiet:
         print(f"Lab {name!r}: replay of data/sample_flowlogs (no AWS, nothing is created)")

@@ -11,6 +11,8 @@ from labkit.lab import config
 
 @dataclass
 class Check:
+    """One line of the setup report: what was checked, whether it is fine, and the detail."""
+
     name: str
     ok: bool
     detail: str
@@ -21,10 +23,13 @@ class Check:
 
 @dataclass
 class SetupReport:
+    """The checks, shown one a line, then "Ready." or what to do."""
+
     checks: list[Check]
 
     @property
     def ok(self) -> bool:
+        """True when every check passed."""
         return all(c.ok for c in self.checks)
 
     def __repr__(self) -> str:
@@ -33,6 +38,10 @@ class SetupReport:
 
 
 def check_setup(mode: str | None = None) -> SetupReport:
+    """Check Python, the packages, the mode and (offline) the emulator or (live) the credentials.
+
+    Each line of the report says ``ok`` or ``FIX`` and what to do; nothing is created.
+    """
     checks = [Check("python", sys.version_info >= (3, 11),
                     f"{sys.version.split()[0]} (3.11 or newer needed)")]
     for package in ("boto3", "moto", "pandas", "pyarrow", "jupyterlab"):

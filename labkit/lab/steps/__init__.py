@@ -7,6 +7,7 @@ creates nothing new, and ends with a check that raises if the result is wrong.
 from labkit.lab.steps.flow_log_role import ensure_flow_log_role
 from labkit.lab.steps.flow_logs import ensure_flow_logs
 from labkit.lab.steps.instances import ensure_instances
+from labkit.lab.steps.once import build_to
 from labkit.lab.steps.peering import ensure_peering
 from labkit.lab.steps.subnets import ensure_public_subnets
 from labkit.lab.steps.traffic import ensure_standard_traffic
@@ -22,5 +23,5 @@ STEPS = {
     7: ensure_standard_traffic,
 }
 
-__all__ = ["STEPS", "ensure_flow_log_role", "ensure_flow_logs", "ensure_instances", "ensure_peering",
-           "ensure_public_subnets", "ensure_standard_traffic", "ensure_vpcs"]
+__all__ = ["STEPS", "build_to", "ensure_flow_log_role", "ensure_flow_logs", "ensure_instances",
+           "ensure_peering", "ensure_public_subnets", "ensure_standard_traffic", "ensure_vpcs"]

@@ -13,15 +13,21 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from labkit.lab.inventory import log_group_prefix
+from labkit.lab.commands import run_command
+from labkit.lab.names import delivery_role_name, iam_path, log_group_name, log_group_prefix
 from labkit.lab.steps.common import check, say
-from labkit.lab.steps.instances import iam_path
+from labkit.lab.steps.instances import ensure_instances
+from labkit.lab.steps.once import once_per_build
+from labkit.lab.steps.vpcs import ensure_vpcs
+from labkit.lab.tags import lab_filter
 
 SERVICE = "vpc-flow-logs.amazonaws.com"
 
 
 @dataclass(frozen=True)
 class DeliveryRole:
+    """The delivery role as built: its name and ARN, the log group it may write, its two policies."""
+
     name: str
     arn: str
     log_group: str
@@ -29,11 +35,8 @@ class DeliveryRole:
     permissions: dict
 
 
-def log_group_name(lab) -> str:
-    return f"{log_group_prefix(lab)}vpc-flow-logs"
-
-
 def trust_policy(account_id: str, region: str) -> dict:
+    """Who may assume the role: the flow-logs service, for this account's flow logs only."""
     return {
         "Version": "2012-10-17",
         "Statement": [{
@@ -50,6 +53,7 @@ def trust_policy(account_id: str, region: str) -> dict:
 
 
 def permissions_policy(account_id: str, region: str, log_group: str) -> dict:
+    """What the role may do: write streams and events into the lab's log group, nothing else."""
     group_arn = f"arn:aws:logs:{region}:{account_id}:log-group:{log_group}"
     return {
         "Version": "2012-10-17",
@@ -72,13 +76,11 @@ def permissions_policy(account_id: str, region: str, log_group: str) -> dict:
     }
 
 
-def role_name(lab) -> str:
-    return f"{lab.name}-flow-logs-delivery"
-
-
+@once_per_build
 def ensure_flow_log_role(lab, quiet: bool = False) -> DeliveryRole:
+    """The delivery role, found by name or created; its policies re-applied every time."""
     iam = lab.client("iam")
-    name = role_name(lab)
+    name = delivery_role_name(lab)
     group = log_group_name(lab)
     trust = trust_policy(lab.account_id, lab.region)
     permissions = permissions_policy(lab.account_id, lab.region, group)
@@ -104,24 +106,12 @@ def ensure_flow_log_role(lab, quiet: bool = False) -> DeliveryRole:
     return DeliveryRole(name, role["Arn"], group, trust, permissions)
 
 
-def show_policy(document: dict):
-    """A policy document as readable, highlighted JSON."""
-    from IPython.display import Markdown
-
-    return Markdown(f"```json\n{json.dumps(document, indent=2)}\n```")
-
-
 def demonstrate_broken_trust(lab):
     """Build a flow log whose role trusts EC2 instead of flow logs, send a ping, show the failure.
 
     Everything it makes is tagged and deleted again before it returns.
     """
     import pandas as pd
-
-    from labkit.lab.steps.instances import ensure_instances
-    from labkit.lab.steps.traffic import run_command
-    from labkit.lab.steps.vpcs import ensure_vpcs
-    from labkit.lab.tags import lab_filter
 
     lab.require_write("the broken-trust demonstration")
     iam, ec2 = lab.client("iam"), lab.client("ec2")

@@ -16,6 +16,7 @@ from labkit.flowlogs.formats import LAB_FORMAT
 from labkit.lab.retry import with_retries
 from labkit.lab.steps.common import check, find_or_create, say
 from labkit.lab.steps.flow_log_role import ensure_flow_log_role
+from labkit.lab.steps.once import once_per_build
 from labkit.lab.steps.vpcs import ensure_vpcs
 from labkit.lab.tags import lab_filter
 
@@ -25,6 +26,8 @@ AGGREGATION_S = 60
 
 @dataclass(frozen=True)
 class FlowLog:
+    """One flow log: the VPC it watches, where it writes, its format and delivery status."""
+
     id: str
     vpc_id: str
     log_group: str
@@ -34,6 +37,8 @@ class FlowLog:
 
 @dataclass(frozen=True)
 class FlowLogs:
+    """The flow log of each VPC and the log group both write to."""
+
     flow_log1: FlowLog
     flow_log2: FlowLog
     log_group: str
@@ -95,19 +100,11 @@ def _role_not_ready(error: ClientError) -> bool:
     return "assume" in message or "role" in message
 
 
+@once_per_build
 def ensure_flow_logs(lab, quiet: bool = False) -> FlowLogs:
+    """The log group and a flow log on each VPC in the lab's format, found by tag or created."""
     vpcs = ensure_vpcs(lab, quiet=True)
     role = ensure_flow_log_role(lab, quiet=True)
     group = ensure_log_group(lab, role.log_group, quiet=quiet)
     return FlowLogs(ensure_flow_log(lab, vpcs.vpc1, role.arn, group, quiet),
                     ensure_flow_log(lab, vpcs.vpc2, role.arn, group, quiet), group)
-
-
-def flow_logs_table(lab):
-    """DescribeFlowLogs for the lab, the columns that matter, for display."""
-    import pandas as pd
-
-    rows = lab.client("ec2").describe_flow_logs(Filter=lab_filter(lab.name))["FlowLogs"]
-    columns = ["FlowLogId", "ResourceId", "TrafficType", "LogGroupName", "FlowLogStatus",
-               "DeliverLogsStatus", "MaxAggregationInterval"]
-    return pd.DataFrame([{c: r.get(c) for c in columns} for r in rows], columns=columns)

@@ -7,28 +7,31 @@ and an instance profile for Systems Manager, so that no SSH key or port is neede
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
 from labkit.errors import LabError
+from labkit.lab.names import PRIVATE_IPS, iam_path, instance_role_name
 from labkit.lab.retry import with_retries
 from labkit.lab.steps.common import check, find_or_create, say
+from labkit.lab.steps.once import once_per_build
 from labkit.lab.steps.security_groups import SecurityGroup, ensure_security_group
 from labkit.lab.steps.subnets import PublicSubnet, ensure_public_subnets
 from labkit.lab.tags import lab_filter
+from labkit.lab.wait import Pace, Pending, wait_until
 
 AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 INSTANCE_TYPE = "t3.micro"
 SSM_POLICY_ARN = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
-# Fixed addresses (the subnet's .10) so that the lab's records and exercises read the same every run.
-PRIVATE_IPS = {"vpc1": "10.0.1.10", "vpc2": "192.168.1.10"}
+RUNNING_PACE = Pace(timeout_s=300, interval_s=0.1, live_interval_s=2)
 
 
 @dataclass(frozen=True)
 class Instance:
+    """One lab instance: its addresses, network interface, subnet and security group."""
+
     role: str
     id: str
     private_ip: str
@@ -40,19 +43,16 @@ class Instance:
 
 @dataclass(frozen=True)
 class Instances:
+    """The instance in VPC 1's subnet and the one in VPC 2's."""
+
     instance1: Instance
     instance2: Instance
-
-
-def iam_path(lab) -> str:
-    """Every IAM role of the lab lives under this path, which teardown lists."""
-    return f"/{lab.name}/"
 
 
 def ensure_instance_profile(lab, quiet: bool = False) -> str:
     """An instance profile whose role lets Systems Manager run commands on the instance."""
     iam = lab.client("iam")
-    name = f"{lab.name}-ssm-instance"
+    name = instance_role_name(lab)
     trust = {"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
         "Action": "sts:AssumeRole"}]}
@@ -130,30 +130,27 @@ def _described(lab, instance_id: str, role: str, created: bool, quiet: bool) -> 
     return result
 
 
-def wait_running(lab, instance_ids: list[str], timeout_s: float = 300, quiet: bool = False):
+def wait_running(lab, instance_ids: list[str], timeout_s: float | None = None, quiet: bool = False):
     """Wait until every instance is running, with a progress bar."""
-    from tqdm.auto import tqdm
-
     ec2 = lab.client("ec2")
-    deadline = time.monotonic() + timeout_s
-    with tqdm(total=len(instance_ids), desc="instances running", disable=quiet,
-              bar_format="{desc}: {n}/{total}") as bar:
-        while True:
-            reservations = ec2.describe_instances(InstanceIds=instance_ids)["Reservations"]
-            states = {i["InstanceId"]: i["State"]["Name"] for r in reservations for i in r["Instances"]}
-            running = sum(state == "running" for state in states.values())
-            bar.update(running - bar.n)
-            if running == len(instance_ids):
-                return
-            bad = {i: s for i, s in states.items() if s not in ("pending", "running")}
-            if bad:
-                raise LabError(f"instances did not start: {bad}")
-            if time.monotonic() > deadline:
-                raise LabError(f"instances not running after {timeout_s:.0f} s: {states}")
-            time.sleep(2 if lab.mode == "live" else 0.1)
+
+    def all_running():
+        reservations = ec2.describe_instances(InstanceIds=instance_ids)["Reservations"]
+        states = {i["InstanceId"]: i["State"]["Name"] for r in reservations for i in r["Instances"]}
+        bad = {i: s for i, s in states.items() if s not in ("pending", "running")}
+        if bad:
+            raise LabError(f"instances did not start: {bad}")
+        running = sum(state == "running" for state in states.values())
+        return True if running == len(instance_ids) else Pending(f"{running}/{len(instance_ids)}")
+
+    wait_until(all_running, mode=lab.mode, pace=RUNNING_PACE, timeout_s=timeout_s, progress=not quiet,
+               done=f"{len(instance_ids)}/{len(instance_ids)}", what="instances running",
+               advice="look at the instances' state reason in the EC2 console (DescribeInstances)")
 
 
+@once_per_build
 def ensure_instances(lab, quiet: bool = False) -> Instances:
+    """A security group, the SSM instance profile and a running instance in each public subnet."""
     subnets = ensure_public_subnets(lab, quiet=True)
     groups = [ensure_security_group(lab, s.vpc, quiet=quiet) for s in (subnets.subnet1, subnets.subnet2)]
     profile = ensure_instance_profile(lab, quiet=quiet)

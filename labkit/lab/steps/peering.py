@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from labkit.errors import LabError
 from labkit.lab.steps.common import check, find_or_create, say
+from labkit.lab.steps.once import once_per_build
 from labkit.lab.steps.subnets import ensure_public_subnets
 from labkit.lab.tags import lab_filter, tag_spec
+from labkit.lab.wait import Pace, Pending, wait_until
 
 USABLE = ["pending-acceptance", "active", "provisioning", "initiating-request"]
+ACTIVE_PACE = Pace(timeout_s=120, interval_s=0.05, live_interval_s=2)
 
 
 @dataclass(frozen=True)
 class Peering:
+    """The peering connection between the two VPCs, and its status."""
+
     id: str
     status: str
     requester_vpc: str
     accepter_vpc: str
 
 
+@once_per_build
 def ensure_peering(lab, quiet: bool = False) -> Peering:
+    """The peering connection, found by tag or requested and accepted, and a route to it each way."""
     ec2 = lab.client("ec2")
     subnets = ensure_public_subnets(lab, quiet=True)
     vpc1, vpc2 = subnets.subnet1.vpc, subnets.subnet2.vpc
@@ -54,41 +60,22 @@ def ensure_peering(lab, quiet: bool = False) -> Peering:
     return Peering(pcx_id, status, vpc1.id, vpc2.id)
 
 
-def wait_for_peering(lab, pcx_id: str, timeout_s: float = 120, quiet: bool = False) -> str:
+def wait_for_peering(lab, pcx_id: str, timeout_s: float | None = None, quiet: bool = False) -> str:
     """Accept the request if it is pending, and wait (with progress) until it is active."""
-    from tqdm.auto import tqdm
-
     ec2 = lab.client("ec2")
-    deadline = time.monotonic() + timeout_s
-    with tqdm(total=1, desc=f"peering {pcx_id} active", disable=quiet,
-              bar_format="{desc}: {n}/{total}") as bar:
-        while True:
-            found = ec2.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx_id])
-            status = found["VpcPeeringConnections"][0]["Status"]
-            code = status["Code"]
-            if code == "active":
-                bar.update(1)
-                return code
-            if code == "pending-acceptance":
-                ec2.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx_id)
-            elif code not in USABLE:
-                raise LabError(f"peering {pcx_id} is {code}: {status.get('Message', '')}")
-            if time.monotonic() > deadline:
-                raise LabError(f"peering {pcx_id} still {code} after {timeout_s:.0f} s")
-            time.sleep(2 if lab.mode == "live" else 0.05)
 
+    def active():
+        found = ec2.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx_id])
+        status = found["VpcPeeringConnections"][0]["Status"]
+        code = status["Code"]
+        if code == "active":
+            return code
+        if code == "pending-acceptance":
+            ec2.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx_id)
+        elif code not in USABLE:
+            raise LabError(f"peering {pcx_id} is {code}: {status.get('Message', '')}")
+        return Pending(code)
 
-def route_tables_table(lab):
-    """Both lab route tables, one row a route, for display."""
-    import pandas as pd
-
-    ec2 = lab.client("ec2")
-    rows = []
-    for table in ec2.describe_route_tables(Filters=lab_filter(lab.name))["RouteTables"]:
-        name = next((t["Value"] for t in table.get("Tags", []) if t["Key"] == "Name"), "")
-        for route in table["Routes"]:
-            target = (route.get("GatewayId") or route.get("VpcPeeringConnectionId")
-                      or route.get("NatGatewayId") or "?")
-            rows.append({"route table": name, "destination": route.get("DestinationCidrBlock"),
-                         "target": target, "state": route.get("State")})
-    return pd.DataFrame(rows)
+    return wait_until(active, mode=lab.mode, pace=ACTIVE_PACE, timeout_s=timeout_s, progress=not quiet,
+                      done="active", what=f"peering {pcx_id}",
+                      advice="see its status message (DescribeVpcPeeringConnections)")

@@ -10,14 +10,16 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
+from labkit.lab.names import VPC_CIDRS
 from labkit.lab.steps.common import check, find_or_create, say
-from labkit.lab.steps.vpcs import PLAN as VPC_CIDRS
 from labkit.lab.steps.vpcs import Vpc
 from labkit.lab.tags import lab_filter, tag_spec
 
 
 @dataclass(frozen=True)
 class SecurityGroup:
+    """A lab security group and where it lets ICMP in from."""
+
     role: str
     id: str
     vpc_id: str
@@ -29,7 +31,8 @@ def _icmp_rules(group: dict) -> list[str]:
             for r in p.get("IpRanges", [])]
 
 
-def ensure_security_group(lab, vpc: Vpc, icmp_from: str = "peer", quiet: bool = False):
+def ensure_security_group(lab, vpc: Vpc, icmp_from: str = "peer", quiet: bool = False) -> SecurityGroup:
+    """The VPC's security group, letting ICMP in from the peer VPC (or from ``"anywhere"``), no SSH."""
     ec2 = lab.client("ec2")
     n = vpc.role[-1]
     peer_cidr = VPC_CIDRS["vpc2" if vpc.role == "vpc1" else "vpc1"]
@@ -66,20 +69,3 @@ def _icmp(cidr: str) -> dict:
     return {"IpProtocol": "icmp", "FromPort": -1, "ToPort": -1,
             "IpRanges": [{"CidrIp": cidr, "Description": "ping"}]}
 
-
-def rules_table(lab, group_ids: list[str]):
-    """The inbound and outbound rules of the given groups, one row a rule, for display."""
-    import pandas as pd
-
-    rows = []
-    groups = lab.client("ec2").describe_security_groups(GroupIds=group_ids)["SecurityGroups"]
-    for group in groups:
-        for direction, key in (("inbound", "IpPermissions"), ("outbound", "IpPermissionsEgress")):
-            for perm in group.get(key, []):
-                protocol = {"-1": "all"}.get(perm["IpProtocol"], perm["IpProtocol"])
-                ports = ("all" if perm.get("FromPort") in (None, -1)
-                         else f"{perm['FromPort']}-{perm['ToPort']}")
-                for r in perm.get("IpRanges", []):
-                    rows.append({"group": group.get("GroupName"), "direction": direction,
-                                 "protocol": protocol, "ports": ports, "source/dest": r["CidrIp"]})
-    return pd.DataFrame(rows)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from labkit.lab.names import SUBNET_CIDRS
 from labkit.lab.steps.common import check, find_or_create, say
+from labkit.lab.steps.once import once_per_build
 from labkit.lab.steps.vpcs import Vpc, ensure_vpcs
 from labkit.lab.tags import lab_filter, tag_spec
-
-PLAN = {"vpc1": "10.0.1.0/24", "vpc2": "192.168.1.0/24"}
 
 
 @dataclass(frozen=True)
 class PublicSubnet:
+    """A public subnet with its internet gateway and the route table sending 0.0.0.0/0 there."""
+
     role: str
     vpc: Vpc
     subnet_id: str
@@ -24,11 +26,10 @@ class PublicSubnet:
 
 @dataclass(frozen=True)
 class PublicSubnets:
+    """The public subnet of each VPC."""
+
     subnet1: PublicSubnet
     subnet2: PublicSubnet
-
-    def of(self, vpc_role: str) -> PublicSubnet:
-        return self.subnet1 if vpc_role == "vpc1" else self.subnet2
 
 
 def _first_zone(lab) -> str:
@@ -40,7 +41,7 @@ def _first_zone(lab) -> str:
 def ensure_public_subnet(lab, vpc: Vpc, quiet: bool = False) -> PublicSubnet:
     ec2 = lab.client("ec2")
     n = vpc.role[-1]
-    cidr = PLAN[vpc.role]
+    cidr = SUBNET_CIDRS[vpc.role]
 
     subnet, created = find_or_create(
         lab, f"subnet{n}",
@@ -93,7 +94,9 @@ def _check_routes(lab, rtb_id: str, subnet_id: str, igw_id: str) -> None:
           f"{rtb_id} is not associated with {subnet_id}")
 
 
+@once_per_build
 def ensure_public_subnets(lab, quiet: bool = False) -> PublicSubnets:
+    """A public subnet, internet gateway and route table in each VPC, found by tag or created."""
     vpcs = ensure_vpcs(lab, quiet=True)
     return PublicSubnets(ensure_public_subnet(lab, vpcs.vpc1, quiet),
                          ensure_public_subnet(lab, vpcs.vpc2, quiet))

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from labkit.lab.names import VPC_CIDRS
 from labkit.lab.steps.common import check, find_or_create, say
+from labkit.lab.steps.once import once_per_build
 from labkit.lab.tags import lab_filter, tag_spec
-
-PLAN = {"vpc1": "10.0.0.0/16", "vpc2": "192.168.0.0/16"}
 
 
 @dataclass(frozen=True)
 class Vpc:
+    """One lab VPC: its role (vpc1 or vpc2), id and address range."""
+
     role: str
     id: str
     cidr: str
@@ -19,16 +21,15 @@ class Vpc:
 
 @dataclass(frozen=True)
 class Vpcs:
+    """The lab's two VPCs."""
+
     vpc1: Vpc
     vpc2: Vpc
-
-    def peer_of(self, role: str) -> Vpc:
-        return self.vpc2 if role == "vpc1" else self.vpc1
 
 
 def ensure_vpc(lab, role: str, quiet: bool = False) -> Vpc:
     ec2 = lab.client("ec2")
-    cidr = PLAN[role]
+    cidr = VPC_CIDRS[role]
     vpc, created = find_or_create(
         lab, f"VPC {role}",
         find=lambda: ec2.describe_vpcs(Filters=lab_filter(lab.name, role))["Vpcs"],
@@ -45,6 +46,7 @@ def ensure_vpc(lab, role: str, quiet: bool = False) -> Vpc:
     return Vpc(role, vpc["VpcId"], cidr)
 
 
+@once_per_build
 def ensure_vpcs(lab, quiet: bool = False) -> Vpcs:
     """VPC 1 10.0.0.0/16 and VPC 2 192.168.0.0/16, found by tag or created."""
     return Vpcs(ensure_vpc(lab, "vpc1", quiet), ensure_vpc(lab, "vpc2", quiet))
