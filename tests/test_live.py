@@ -20,9 +20,8 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from labkit import LabError, open_lab
-from labkit.lab import Lab
+from labkit.lab import Lab, wait
 from labkit.lab import retry as retry_module
-from labkit.lab import wait
 from labkit.lab.cost import estimate
 from labkit.lab.inventory import inventory_items
 from labkit.lab.retry import with_retries
