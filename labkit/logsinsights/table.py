@@ -37,7 +37,8 @@ _FLOW_NUMERIC = frozenset(
 )
 # What makes a 14-token line a default-format record rather than a look-alike custom one
 # (say "${version} ${account-id} ${instance-id} ..."): version 2 (the default format's
-# version), a 12-digit account, an interface id and a known log-status.
+# version), a 12-character account id starting and ending with a digit, an "eni-"
+# interface id and a known log-status.
 _VERSION = DEFAULT_FIELDS.index("version")
 _ACCOUNT = DEFAULT_FIELDS.index("account-id")
 _INTERFACE = DEFAULT_FIELDS.index("interface-id")
@@ -81,12 +82,10 @@ class _FlowSplit:
     Built from the raw UTF-8 buffer of the messages: the space byte never occurs inside a
     multi-byte character, so token boundaries are just the positions of byte 0x20 (the
     same tokens as ``pc.split_pattern(messages, " ")``, without materialising a list
-    array of 14 million strings). Rows with a different token count are not flow-log
-    records.
+    array of 14 million strings). Rows with a different token count, and 14-token rows
+    that are not default-format records (:meth:`_default_format`), are left out.
     A field's typed column is then built on demand with :meth:`field`: one gather of that
     field's token boundaries, one ``take`` of the bytes, one cast or dictionary encode.
-    Rows with 14 tokens that are not default-format records (see ``_VERSION`` and the
-    checks after it) are left out.
     """
 
     def __init__(self, messages: pd.Series) -> None:
@@ -115,29 +114,42 @@ class _FlowSplit:
         self._end = offs[rows + 1]
         self._rows = rows
         if len(rows):
-            ok = pc.and_(
-                pc.and_(
-                    pc.equal(self._token(_VERSION), "2"),
-                    pc.match_substring_regex(self._token(_ACCOUNT), r"^[0-9]{12}$"),
-                ),
-                pc.and_(
-                    pc.starts_with(self._token(_INTERFACE), "eni-"),
-                    pc.is_in(self._token(_STATUS), value_set=_LOG_STATUS),
-                ),
-            ).to_numpy(zero_copy_only=False)
+            ok = self._default_format(np.frombuffer(self._data, dtype=np.uint8, count=hi))
             if not ok.all():
                 self._first, self._start, self._end = self._first[ok], self._start[ok], self._end[ok]
                 self._rows = rows[ok]
         self.valid = np.zeros(n, dtype=bool)
         self.valid[self._rows] = True
 
+    def _bounds(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Where field ``k`` of every record starts and ends in the buffer."""
+        start = self._start if k == 0 else self._spaces[self._first + (k - 1)] + 1
+        end = self._end if k == len(_FLOW_FIELDS) - 1 else self._spaces[self._first + k]
+        return start, end
+
+    def _default_format(self, data: np.ndarray) -> np.ndarray:
+        """Which records pass the checks of ``_VERSION`` & co., judged on lengths and a few bytes."""
+
+        def byte(at: np.ndarray) -> np.ndarray:
+            return np.take(data, at, mode="clip")  # past a short token: ruled out by its length
+
+        start, end = self._bounds(_VERSION)
+        ok = (end - start == 1) & (byte(start) == ord("2"))
+        start, end = self._bounds(_ACCOUNT)
+        ok &= (end - start == 12) & (byte(start) - ord("0") < 10) & (byte(end - 1) - ord("0") < 10)
+        start, end = self._bounds(_INTERFACE)
+        ok &= end - start > 4
+        for j, char in enumerate(b"eni-"):
+            ok &= byte(start + j) == char
+        status = pc.is_in(self._token(_STATUS), value_set=_LOG_STATUS)
+        return ok & status.to_numpy(zero_copy_only=False)
+
     def _token(self, k: int) -> pa.Array:
         """Field ``k`` of every flow-log record, as a string array."""
         m = len(self._rows)
         if m == 0:
             return pa.array([], pa.string())
-        start = self._start if k == 0 else self._spaces[self._first + (k - 1)] + 1
-        end = self._end if k == len(_FLOW_FIELDS) - 1 else self._spaces[self._first + k]
+        start, end = self._bounds(k)
         # token, gap, token, gap, ...: monotonic offsets into the messages' own bytes,
         # then keep every other element (the tokens)
         offsets = np.empty(2 * m, dtype=np.int32)
