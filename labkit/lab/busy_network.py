@@ -222,8 +222,9 @@ def _empty_columns(n: int) -> dict[str, np.ndarray]:
 def _internet(rng, n: int, pool: int, zipf: float) -> np.ndarray:
     """Public addresses from a pool of ``pool`` hosts, a few of them much busier (Zipf)."""
     hosts = np.minimum(rng.zipf(zipf, n), pool) - 1
-    # A fixed scramble of the pool into public-looking space (never 10/8, 172.16/12, 192.168/16).
-    return (0x2D000000 + (hosts * 2654435761) % 0x50000000).astype(np.int64)
+    # A fixed scramble of the pool into public-looking space (45.0.0.0-124.255.255.255: never
+    # 10/8, 172.16/12 or 192.168/16), never a .0 address.
+    return (0x2D000000 + ((hosts + 1) * 2654435761) % 0x50000000 | 1).astype(np.int64)
 
 
 def _ephemeral(rng, n: int) -> np.ndarray:
