@@ -89,10 +89,12 @@ def test_the_answer_checks_refuse_answers_that_only_look_right(lab, name, capsys
     assert "Correct" in capsys.readouterr().out
 
 
-def test_a_planted_fault_hides_its_name_and_fix_fault_heals_the_lab(lab):
+def test_a_planted_fault_hides_its_name_and_fix_fault_heals_the_lab(lab, capsys):
     mystery = lab.plant_fault(seed=3)
     assert not any(name in repr(mystery) for name in FAULTS)
     planted = [name for name, fault in FAULTS.items() if fault.is_present(lab)]
+    assert not mystery.check(None)
+    assert FAULTS[planted[0]].hint not in capsys.readouterr().out, "the hint must not give the fault away"
     assert len(planted) == 1 and mystery.reveal().startswith(planted[0])
     assert lab.plant_fault(seed=3).reveal() == mystery.reveal(), "the same seed plants the same fault"
     assert lab.fix_fault() == planted

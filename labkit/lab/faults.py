@@ -404,11 +404,12 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
 # ---- answers -------------------------------------------------------------------------------------
 
 
-def check_diagnosis(lab, name: str, answer) -> bool:
+def check_diagnosis(lab, name: str, answer, hint: str | None = None) -> bool:
     """Check a diagnosis against the lab as it is now; print why it is right or wrong."""
     fault = _fault(name)
+    hint = hint or fault.hint
     if answer is None or answer is ...:
-        print(f"Not answered yet. Hint: {fault.hint}")
+        print(f"Not answered yet. Hint: {hint}")
         return False
     if not fault.is_present(lab):
         print(f"The lab does not have this fault right now ({fault.title}): break it first, then diagnose.")
@@ -418,7 +419,7 @@ def check_diagnosis(lab, name: str, answer) -> bool:
     if text in accepted:
         print(f"Correct: {text} ({fault.title}).")
         return True
-    print(f"Not quite: {answer!r}. {_why_wrong(lab, text, accepted)} Hint: {fault.hint}")
+    print(f"Not quite: {answer!r}. {_why_wrong(lab, text, accepted)} Hint: {hint}")
     return False
 
 
@@ -440,6 +441,10 @@ def _fault(name: str) -> Fault:
 # ---- the mystery ---------------------------------------------------------------------------------
 
 
+MYSTERY_HINT = ("which interfaces recorded the ping, in which direction, with which action and traffic-path? "
+                "No records at all: look at DescribeFlowLogs")
+
+
 class PlantedFault:
     """A fault planted at random: its name stays hidden until ``reveal()``."""
 
@@ -452,7 +457,7 @@ class PlantedFault:
 
     def check(self, answer) -> bool:
         """Is ``answer`` the resource that breaks the traffic? Prints feedback."""
-        return check_diagnosis(self._lab, self._fault.name, answer)
+        return check_diagnosis(self._lab, self._fault.name, answer, hint=MYSTERY_HINT)
 
     def reveal(self) -> str:
         """The fault's name and what it broke."""
