@@ -233,8 +233,12 @@ def test_internet_with_public_ip_uses_the_igw_nitro_path():
     assert v.delivered and v.traffic_path == 8 and v.seen_src_ip == PUBLIC
 
 
-@pytest.mark.parametrize("dst", ["169.254.169.254", "169.254.169.123", "10.0.0.2"])
-def test_metadata_time_sync_and_dns_are_not_logged(lab, dst):
+@pytest.mark.parametrize("dst", ["169.254.169.254", "169.254.169.123", "10.0.0.2", "10.0.0.1", "10.0.1.1"])
+def test_metadata_time_sync_dns_and_router_are_not_logged(lab, dst):
+    """AWS, "Flow log limitations": flow logs do not capture traffic to the instance metadata service,
+    the Time Sync Service, the Amazon DNS server, nor "the reserved IP address for the default VPC
+    router", which is base + 1 of every subnet (10.0.1.1 here), not only of the VPC (10.0.0.1).
+    https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-limitations.html"""
     _, topo = lab
     v = evaluate(topo, Packet(IP1, dst, 17, 40000, 53))
     assert not v.logged and "not recorded by flow logs" in v.decided_by

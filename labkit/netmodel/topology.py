@@ -82,6 +82,11 @@ class Subnet:
     def region(self) -> str:
         return self.availability_zone[:-1] if self.availability_zone else ""
 
+    @property
+    def router_ip(self) -> str:
+        """The VPC router's address in this subnet: the subnet's base address plus one (AWS reserves it)."""
+        return str(ipaddress.ip_network(self.cidr, strict=False).network_address + 1)
+
 
 @dataclass(frozen=True)
 class Route:

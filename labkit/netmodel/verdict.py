@@ -283,7 +283,8 @@ class _Walk:
         vpc = self.t.vpcs.get(src.vpc_id)
         if vpc and dst == vpc.dns_ip:
             return f"traffic to the Amazon DNS server ({dst}) is not recorded by flow logs"
-        if vpc and dst == vpc.router_ip:
+        subnet = self.t.subnets.get(src.subnet_id)
+        if (vpc and dst == vpc.router_ip) or (subnet and dst == subnet.router_ip):
             return f"traffic to the VPC router ({dst}) is not recorded by flow logs"
         return None
 
