@@ -183,3 +183,24 @@ def test_two_processes_opening_one_lab_at_once_make_one_copy(fresh_emulator, tmp
         assert child.returncode == 0, err
     counts = open_lab(lab=LAB, quiet=True).inventory().groupby("kind").size().to_dict()
     assert counts == {"vpc": 2, "subnet": 2, "internet-gateway": 2, "route-table": 2}
+
+
+def test_a_users_rule_naming_the_labs_group_is_never_revoked(fresh_emulator):
+    """AWS refuses to delete a security group that another group's rule references
+    (EC2 API reference, "DeleteSecurityGroup": DependencyViolation); teardown revokes such rules
+    only in the lab's own groups, and reports the refusal instead of editing a user's group."""
+    lab = open_lab(step=3, lab=LAB, quiet=True)
+    lab_group = lab.inventory().query("name == 'web-sg1'").id.iloc[0]
+    ec2 = _client(fresh_emulator, "ec2")
+    vpc = ec2.describe_security_groups(GroupIds=[lab_group])["SecurityGroups"][0]["VpcId"]
+    users = ec2.create_security_group(GroupName="users-app", Description="a user's", VpcId=vpc,
+                                      TagSpecifications=[{"ResourceType": "security-group", "Tags": USERS}])
+    rule = {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "UserIdGroupPairs": [{"GroupId": lab_group}]}
+    ec2.authorize_security_group_ingress(GroupId=users["GroupId"], IpPermissions=[rule])
+
+    report = lab.teardown(progress=False)
+
+    after = ec2.describe_security_groups(GroupIds=[users["GroupId"]])["SecurityGroups"][0]
+    assert [p["UserIdGroupPairs"][0]["GroupId"] for p in after["IpPermissions"]] == [lab_group]
+    assert lab_group in {item.id for item, _ in report.left}
+    assert users["GroupId"] in {f.item.id for f in report.left_alone}
