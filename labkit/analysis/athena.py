@@ -34,7 +34,7 @@ from labkit.analysis.athena_sql import plan_query
 from labkit.errors import LabError
 
 __all__ = ["ATHENA_COLUMNS", "PARTITION_COLUMNS", "TABLE", "FlowLogObject", "athena_ddl", "database_name",
-           "partition_of", "run_athena"]
+           "offline_objects", "partition_of", "query_objects", "run_athena"]
 
 TABLE = "vpc_flow_logs"
 
@@ -68,7 +68,7 @@ def database_name(lab) -> str:
 
 def table_location(lab) -> str:
     """Where the lab's flow logs are in S3: the Hive-compatible prefix of its account and region."""
-    from labkit.lab.steps.s3_flow_logs import bucket_name
+    from labkit.lab.names import bucket_name
 
     return (f"s3://{bucket_name(lab)}/AWSLogs/aws-account-id={lab.account_id}/aws-service=vpcflowlogs/"
             f"aws-region={lab.region}/")
@@ -142,7 +142,7 @@ def _run_live(lab, sql: str, progress: bool) -> pd.DataFrame:
 
 def _execute(lab, athena, sql: str, progress: bool) -> dict:
     """StartQueryExecution, then GetQueryExecution until the query succeeds (or say why not)."""
-    from labkit.lab.steps.s3_flow_logs import bucket_name
+    from labkit.lab.names import bucket_name
     from labkit.lab.wait import Pace, Pending, wait_until
 
     query_id = athena.start_query_execution(
@@ -239,12 +239,19 @@ def partition_of(key: str) -> tuple[str, str, str, str]:
 
 
 def _run_offline(lab, sql: str) -> pd.DataFrame:
+    started = time.perf_counter()
+    objects = offline_objects(lab)
+    frame = query_objects(sql, objects)
+    frame.attrs["statistics"]["EngineExecutionTimeInMillis"] = round((time.perf_counter() - started) * 1000)
+    return frame
+
+
+def query_objects(sql: str, objects: list[FlowLogObject]) -> pd.DataFrame:
+    """Run Athena SQL on DuckDB over these local Parquet flow-log objects, as ``vpc_flow_logs``."""
     import duckdb
 
     started = time.perf_counter()
-    names = [name for name, _ in ATHENA_COLUMNS]
-    plan = plan_query(sql, TABLE, names, PARTITION_COLUMNS)
-    objects = _offline_objects(lab)
+    plan = plan_query(sql, TABLE, [name for name, _ in ATHENA_COLUMNS], PARTITION_COLUMNS)
     chosen = _prune(objects, plan.partition_filter)
     with duckdb.connect() as db:
         db.execute("SET TimeZone = 'UTC'")
@@ -280,7 +287,9 @@ def _typed_like_live(frame: pd.DataFrame, types: list[str]) -> pd.DataFrame:
     return frame
 
 
-def _offline_objects(lab) -> list[FlowLogObject]:
+def offline_objects(lab) -> list[FlowLogObject]:
+    """The flow-log objects ``vpc_flow_logs`` reads offline: the lab's bucket (cached locally) or,
+    in replay, the sample's Parquet mirror."""
     if lab.mode == "replay":
         from labkit.lab.sampledata import SAMPLE_DIR
 
@@ -297,7 +306,7 @@ def _cached_bucket_objects(lab) -> list[FlowLogObject]:
     Flow-log objects are never rewritten (each name ends in a hash of its content), so a
     cached copy of the same key and size is the object itself."""
     from labkit.emulator.process import state_dir
-    from labkit.lab.steps.s3_flow_logs import bucket_name
+    from labkit.lab.names import bucket_name
 
     s3 = lab.client("s3")
     bucket = bucket_name(lab)

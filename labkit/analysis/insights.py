@@ -59,8 +59,9 @@ def run_insights(lab, query: str, since=None, until=None, limit: int | None = No
 
     try:
         answer = wait_until(final, mode=lab.mode, pace=QUERY_PACE, timeout_s=timeout_s, progress=progress,
-                            done="finished", what=f"Logs Insights query {query_id}",
-                            advice="narrow the time range (since=, until=) or add a filter")
+                            done="finished", what="Logs Insights query",
+                            advice=f"query {query_id} was stopped: narrow the time range (since=, "
+                                   "until=) or filter earlier in the query")
     except LabError:
         logs.stop_query(queryId=query_id)
         raise

@@ -6,6 +6,8 @@ account never collide and teardown can find what is its own.
 
 from __future__ import annotations
 
+from labkit.errors import LabError
+
 OFFLINE_ACCOUNT_ID = "123456789012"
 """The account the offline emulator answers as (moto's default)."""
 
@@ -45,3 +47,17 @@ def delivery_role_name(lab) -> str:
 def instance_role_name(lab) -> str:
     """The role (and instance profile) that lets Systems Manager run commands on the instances."""
     return f"{lab.name}-ssm-instance"
+
+
+def bucket_prefix(lab) -> str:
+    """Every S3 bucket of the lab starts with this."""
+    return f"{lab.name}-flowlogs-"
+
+
+def bucket_name(lab) -> str:
+    """``<lab>-flowlogs-<account>-<region>``: bucket names are global, so the account and
+    region make it the lab's own; it starts with the prefix teardown looks for."""
+    name = f"{bucket_prefix(lab)}{lab.account_id}-{lab.region}"
+    if len(name) > 63:
+        raise LabError(f"bucket name {name!r} is longer than S3's 63 characters: choose a shorter lab name")
+    return name

@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 
 from labkit.errors import LabError
 from labkit.flowlogs.formats import LAB_FORMAT
+from labkit.lab.names import bucket_name
 from labkit.lab.steps.common import check, find_or_create, say
 from labkit.lab.steps.once import once_per_build
 from labkit.lab.steps.vpcs import ensure_vpcs
@@ -50,15 +51,6 @@ class S3FlowLogs:
     bucket: str
     flow_log1: S3FlowLog
     flow_log2: S3FlowLog
-
-
-def bucket_name(lab) -> str:
-    """``<lab>-flowlogs-<account>-<region>``: bucket names are global, so the account and
-    region make it the lab's own; it starts with the prefix teardown looks for."""
-    name = f"{lab.name}-flowlogs-{lab.account_id}-{lab.region}"
-    if len(name) > 63:
-        raise LabError(f"bucket name {name!r} is longer than S3's 63 characters: choose a shorter lab name")
-    return name
 
 
 def delivery_bucket_policy(bucket: str, account_id: str, region: str) -> dict:
