@@ -190,6 +190,25 @@ def test_s3_delivery_key_layout_and_content(shared):
             (lab["a"]["eni"], "egress", "ACCEPT", "4"), (lab["b"]["eni"], "ingress", "REJECT", "-")}
 
 
+def test_place_fields_and_version_of_a_v4_format(shared):
+    """AWS, "Flow log records" (VPC User Guide, Available fields): ``version`` is the highest
+    version among the format's fields; ``region`` and ``az-id`` (v4) name the interface's place;
+    ``sublocation-id`` is ``-`` outside Wavelength, Outposts and Local Zones.
+    https://docs.aws.amazon.com/vpc/latest/userguide/flow-log-records.html"""
+    c, lab = shared
+    group = "/lab/place"
+    c["logs"].create_log_group(logGroupName=group)
+    c["ec2"].create_flow_logs(
+        ResourceIds=[lab["a"]["subnet"]], ResourceType="Subnet", TrafficType="ALL", LogGroupName=group,
+        DeliverLogsPermissionArn=lab["role_arn"], MaxAggregationInterval=60,
+        LogFormat="${version} ${interface-id} ${region} ${az-id} ${sublocation-id} ${action}")
+    run(c, lab["a"]["instance"], "ping -c 1 192.168.1.10")
+    zone = c["ec2"].describe_subnets(SubnetIds=[lab["a"]["subnet"]])["Subnets"][0]["AvailabilityZoneId"]
+    lines = {e["message"] for e in c["logs"].filter_log_events(logGroupName=group)["events"]}
+    assert lines and {line.split()[0] for line in lines} == {"4"}
+    assert {tuple(line.split()[1:5]) for line in lines} == {(lab["a"]["eni"], "us-east-1", zone, "-")}
+
+
 def test_same_commands_same_output_and_records_after_reset(emulator):
     def once():
         emulator.reset()
@@ -225,3 +244,4 @@ def test_role_without_trust_or_missing_role_delivers_nothing(emulator):
     assert c["logs"].filter_log_events(logGroupName=GROUP)["events"]
     fixed = c["ec2"].describe_flow_logs(FlowLogIds=lab["flow_logs"])["FlowLogs"]
     assert {f["DeliverLogsStatus"] for f in fixed} == {"SUCCESS"}
+

@@ -17,15 +17,15 @@ from labkit.emulator import moto_adapter
 from labkit.netmodel import Topology
 
 _OPERATIONS = (
-    ("DescribeVpcs", "Vpcs"),
-    ("DescribeSubnets", "Subnets"),
-    ("DescribeRouteTables", "RouteTables"),
-    ("DescribeInternetGateways", "InternetGateways"),
-    ("DescribeVpcPeeringConnections", "VpcPeeringConnections"),
-    ("DescribeSecurityGroups", "SecurityGroups"),
-    ("DescribeNetworkAcls", "NetworkAcls"),
-    ("DescribeNetworkInterfaces", "NetworkInterfaces"),
-    ("DescribeInstances", "Reservations"),
+    "DescribeVpcs",
+    "DescribeSubnets",
+    "DescribeRouteTables",
+    "DescribeInternetGateways",
+    "DescribeVpcPeeringConnections",
+    "DescribeSecurityGroups",
+    "DescribeNetworkAcls",
+    "DescribeNetworkInterfaces",
+    "DescribeInstances",
 )
 
 _model = None
@@ -82,12 +82,11 @@ class Network:
 
     topology: Topology
     az_ids: dict[str, str] = field(default_factory=dict)  # subnet id -> az id (use1-az1)
-    region: str = "us-east-1"
 
 
 def build(region: str) -> Network:
-    responses = {op: describe(region, op) for op, _key in _OPERATIONS}
+    responses = {op: describe(region, op) for op in _OPERATIONS}
     topology = Topology.from_describe(responses)
     az_ids = {s["SubnetId"]: s["AvailabilityZoneId"] for s in responses["DescribeSubnets"]["Subnets"]
               if s.get("AvailabilityZoneId")}
-    return Network(topology, az_ids, region)
+    return Network(topology, az_ids)

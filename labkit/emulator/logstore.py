@@ -70,7 +70,6 @@ class GroupStore:
     stream_codes: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
     stream_names: list[str] = field(default_factory=list)
     stream_index: dict[str, int] = field(default_factory=dict)
-    version: int = 0
     _order: np.ndarray | None = None
     _results: OrderedDict = field(default_factory=OrderedDict)
     pending_count: int = 0
@@ -87,7 +86,6 @@ class GroupStore:
             messages = pa.array(list(messages), type=pa.large_string())
         self.pending.append(_Chunk(stream, ts, messages, ingestion_ms))
         self.pending_count += len(messages)
-        self.version += 1
         self._count(stream, ts, messages, ingestion_ms)
 
     def _count(self, stream: str, ts: np.ndarray, messages: pa.Array, ingestion_ms: int) -> None:
@@ -110,7 +108,7 @@ class GroupStore:
         if not self.pending:
             return
         chunks, self.pending, self.pending_count = self.pending, [], 0
-        codes, ts, ingest, messages, streams = [], [], [], [], []
+        codes, ts, ingest, messages = [], [], [], []
         for chunk in chunks:
             code = self.stream_index.get(chunk.stream)
             if code is None:
@@ -121,7 +119,6 @@ class GroupStore:
             ts.append(chunk.timestamps)
             ingest.append(np.full(n, chunk.ingestion_ms, np.int64))
             messages.append(chunk.messages.cast(pa.large_string()))
-            streams.append(np.full(n, code, np.int32))
         new_codes = np.concatenate(codes)
         new_ts = np.concatenate(ts)
         new_ingest = np.concatenate(ingest)
@@ -162,7 +159,6 @@ class GroupStore:
                 fresh.append(name, ts[sub], [messages[r] for r in sub], int(ing))
         fresh.flush()
         self.__dict__.update({k: v for k, v in fresh.__dict__.items() if k not in ("serial",)})
-        self.version += 1
 
     # ---- reading ---------------------------------------------------------------------
     @property
