@@ -8,6 +8,8 @@ an upgrade of moto is checked in one file.
 
 from __future__ import annotations
 
+import functools
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -62,6 +64,29 @@ def seed_public_ips(draw: Callable[[], str]) -> None:
     from moto.ec2.models import elastic_network_interfaces
 
     elastic_network_interfaces.random_public_ip = draw
+
+
+def implements(service: str, operation: str) -> bool:
+    """Whether moto has a handler for ``operation`` (else it raises NotImplementedError)."""
+    from moto.core.utils import camelcase_to_underscores
+
+    return camelcase_to_underscores(operation) in _handler_names(service)
+
+
+@functools.cache
+def _handler_names(service: str) -> frozenset:
+    from moto.core.utils import method_names_from_class
+
+    try:
+        urls = importlib.import_module(f"moto.{service}.urls")
+    except ImportError:
+        return frozenset()
+    names = set()
+    for view in urls.url_paths.values():
+        owner = getattr(view, "__self__", None)
+        if isinstance(owner, type):
+            names.update(method_names_from_class(owner))
+    return frozenset(names)
 
 
 def _backend(service: str, region: str):
@@ -283,6 +308,12 @@ def role_documents(arn: str) -> RoleDocuments | None:
 
 def log_group_exists(region: str, name: str) -> bool:
     return name in _logs(region).groups
+
+
+def log_group_retention_days(region: str, name: str) -> int | None:
+    """The group's retention (PutRetentionPolicy), None when unset or no such group."""
+    found = _logs(region).groups.get(name)
+    return getattr(found, "retention_in_days", None) if found is not None else None
 
 
 def create_log_group(region: str, name: str) -> None:
