@@ -25,13 +25,14 @@ WARM_REGIONS = ("us-east-1",)
 
 def build_app():
     """moto's server inside our layer, inside the AWS-shaped answers to bad input."""
-    from labkit import __version__
+    from importlib.metadata import version
+
     from labkit.emulator import moto_adapter
     from labkit.emulator.input_errors import InputErrors
     from labkit.emulator.layer import LabLayer
     from labkit.emulator.logs_limits import PutLogEventsLimits
 
-    layer = LabLayer(moto_adapter.wsgi_app(), __version__)
+    layer = LabLayer(moto_adapter.wsgi_app(), version("labkit"))
     return layer, InputErrors(PutLogEventsLimits(layer))
 
 

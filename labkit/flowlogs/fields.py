@@ -168,6 +168,7 @@ LAB_FIELDS: list[str] = DEFAULT_FIELDS + [
     "flow-direction",
     "traffic-path",
 ]
+"""The lab's custom format: the default fields, then the v3-v5 fields that explain a record."""
 
 CATEGORIES: dict[str, list[str]] = {
     "action": ["ACCEPT", "REJECT"],
@@ -180,6 +181,7 @@ whatever the input, so that frames read separately concatenate without losing th
 A value AWS does not document is kept as an extra category (categories are sorted)."""
 
 PROTOCOL_NAMES: dict[int, str] = {1: "ICMP", 6: "TCP", 17: "UDP", 58: "ICMPv6"}
+"""IANA protocol numbers the lab names (the one copy: charts, widgets and Insights use it)."""
 
 TRAFFIC_PATH_NAMES: dict[int, str] = {
     1: "same VPC",

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from labkit.lab.names import PROBE_PORT
+
 SEED = 20250115
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "sample_flowlogs"
 CWL_EXPORT = "cloudwatch_export.json"
@@ -41,7 +43,7 @@ REGION = "us-east-1"
 LOG_GROUP = "/labkit/vpc-flow-logs"
 START = int(datetime(2025, 1, 15, 10, 0, tzinfo=UTC).timestamp())
 WINDOWS = 60  # one hour of 60-second aggregation windows
-PROBE_PORT = 56121
+
 ICMP_BYTES = 84  # 20-byte IPv4 header + 8-byte ICMP header + 56 bytes of ping payload
 
 
