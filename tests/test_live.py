@@ -505,7 +505,9 @@ def _mixed_account(stubs) -> None:
         ec2={"describe_vpcs": [{"VpcId": "vpc-0a1", "CidrBlock": "10.0.0.0/16", "Tags": OURS},
                                {"VpcId": "vpc-user", "CidrBlock": "10.9.0.0/16", "Tags": USERS}]},
         roles=[(f"{LAB}-flow-logs-delivery", OURS), ("users-role", USERS)],
-        groups=[(f"{PATH}users-app", tag_dict(USERS))],
+        groups=[(f"{PATH}users-app", tag_dict(USERS)),
+                (f"{PATH}other-lab", {"Project": "other-lab", "ManagedBy": "labkit"}),
+                (f"{PATH}no-project", {"ManagedBy": "labkit"})],
         buckets=[(f"{LAB}-flowlogs-users", [])])
 
 
@@ -515,9 +517,15 @@ def test_live_dry_run_lists_and_deletes_nothing(stubs):
     assert {(o.kind, o.id) for o in report.planned} == {("vpc", "vpc-0a1"),
                                                         ("iam-role", f"{LAB}-flow-logs-delivery")}
     assert report.deleted == []
-    assert {f.item.id for f in report.left_alone} == {"vpc-user", "users-role", f"{PATH}users-app",
-                                                      f"{LAB}-flowlogs-users"}
-    assert all("not created by labkit" in f.why for f in report.left_alone)
+    why = {f.item.id: f.why for f in report.left_alone}
+    assert why == {
+        "vpc-user": "not created by labkit: left alone (no ManagedBy=labkit tag)",
+        "users-role": "not created by labkit: left alone (no ManagedBy=labkit tag)",
+        f"{PATH}users-app": "not created by labkit: left alone (no ManagedBy=labkit tag)",
+        f"{LAB}-flowlogs-users": "not created by labkit: left alone (no ManagedBy=labkit tag)",
+        f"{PATH}other-lab": "tagged for another lab: left alone (Project=other-lab)",
+        f"{PATH}no-project": f"not tagged for this lab: left alone (no Project={LAB} tag)",
+    }
     assert repr(report).startswith("dry run: would delete 2 resources; nothing was deleted")
 
 

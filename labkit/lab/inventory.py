@@ -65,10 +65,10 @@ def inventory_items(lab) -> list[Owned]:
 def _why_not_ours(tags: dict, lab_name: str) -> str:
     project = tags.get(PROJECT_KEY)
     if project not in (None, lab_name):
-        return f"tagged for another lab ({PROJECT_KEY}={project}): left alone"
+        return f"tagged for another lab: left alone ({PROJECT_KEY}={project})"
     if tags.get(MANAGED_BY_KEY) != MANAGED_BY:
-        return f"not created by labkit (no {MANAGED_BY_KEY}={MANAGED_BY} tag): left alone"
-    return f"not tagged {PROJECT_KEY}={lab_name}: left alone"
+        return f"not created by labkit: left alone (no {MANAGED_BY_KEY}={MANAGED_BY} tag)"
+    return f"not tagged for this lab: left alone (no {PROJECT_KEY}={lab_name} tag)"
 
 
 def _name(tags) -> str:
