@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -317,6 +318,7 @@ def _cached_bucket_objects(lab) -> list[FlowLogObject]:
     except s3.exceptions.NoSuchBucket:
         raise LabError(f"the lab has no flow-log bucket {bucket} yet: run notebook 06 "
                        "(or open_lab(step=6)) first") from None
+    missing = []
     for page in pages:
         for item in page.get("Contents", []):
             key = item["Key"]
@@ -325,11 +327,19 @@ def _cached_bucket_objects(lab) -> list[FlowLogObject]:
                                "logs cannot read it; delete it or deliver text logs elsewhere")
             path = cache / key
             if not path.exists() or path.stat().st_size != item["Size"]:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                partial = path.with_suffix(".part")
-                partial.write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-                partial.replace(path)
+                missing.append((key, path))
             objects.append(FlowLogObject(key, item["Size"], path, *partition_of(key)))
+
+    def fetch(key_path):
+        key, path = key_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".part")
+        partial.write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        partial.replace(path)
+
+    # Requests wait on the network, not the CPU: several at once.
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(fetch, missing))
     return objects
 
 

@@ -127,19 +127,20 @@ def simulate_busy_network(lab, records: int = 1_000_000, interfaces: int = 400, 
     s3 = lab.client("s3")
     written = 0
 
-    def encode(lo_hi):
+    def deliver(lo_hi) -> tuple[int, int]:
         lo, hi = lo_hi
-        return lo, hi, flowlogs.parquet_object(table.slice(lo, hi - lo), flowlogs.LAB_FIELDS)
+        body = flowlogs.parquet_object(table.slice(lo, hi - lo), flowlogs.LAB_FIELDS)
+        key = object_key(lab.account_id, lab.region, flow_log_id, int(windows[lo]) * WINDOW_S, body)
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+        return hi - lo, len(body)
 
-    # Parquet encoding and gzip release the GIL: objects are encoded on every core, sent in order.
-    with (ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool,
+    # Parquet encoding and gzip release the GIL, and uploads wait on the network: several at once.
+    with (ThreadPoolExecutor(max_workers=2 * (os.cpu_count() or 2)) as pool,
           tqdm(total=records, desc="delivering simulated flow logs", unit=" records", unit_scale=True,
                disable=not progress) as bar):
-        for lo, hi, body in pool.map(encode, zip(bounds[:-1], bounds[1:], strict=True)):
-            key = object_key(lab.account_id, lab.region, flow_log_id, int(windows[lo]) * WINDOW_S, body)
-            s3.put_object(Bucket=bucket, Key=key, Body=body)
-            written += len(body)
-            bar.update(hi - lo)
+        for count, size in pool.map(deliver, zip(bounds[:-1], bounds[1:], strict=True)):
+            written += size
+            bar.update(count)
     first = datetime.fromtimestamp(int(starts[0]), UTC).date()
     return BusyNetwork(records, interfaces, len(bounds) - 1, written, first, flow_log_id,
                        time.perf_counter() - started)
