@@ -96,12 +96,12 @@ def insights_times(records: int, repeat: int) -> list[float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=10_000_000)
-    parser.add_argument("--quick", action="store_true", help="1M records, 100k for Insights")
-    parser.add_argument("--insights-records", type=int, default=1_000_000)
+    parser.add_argument("--quick", action="store_true", help="1M records, 50k for Insights")
+    parser.add_argument("--insights-records", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     if args.quick:
-        args.records, args.insights_records = 1_000_000, 100_000
+        args.records, args.insights_records = 1_000_000, 50_000
 
     from labkit.emulator.process import PrivateEmulator
 
@@ -122,11 +122,9 @@ def main() -> int:
               "engines below start from the same listed objects")
         paths = [str(o.path) for o in objects]
 
-        insights = insights_times(args.insights_records, args.repeat)
-        print(f"\n{'question':<42}{'athena s':>10}{'pandas s':>10}{'x faster':>10}"
-              f"{'insights s':>12}  (Insights on {args.insights_records:,} records)")
+        print(f"\n{'question':<42}{'athena s':>10}{'pandas s':>10}{'x faster':>10}")
         ok = True
-        for (title, sql, twin, columns, _), insight_s in zip(QUESTIONS, insights, strict=True):
+        for title, sql, twin, columns, _ in QUESTIONS:
             sql_s, answer = best_of(args.repeat, lambda q=sql: query_objects(q, objects))
             pandas_s, expected = best_of(args.repeat, lambda t=twin, c=columns: t(
                 pd.read_parquet(paths, columns=c)))
@@ -135,8 +133,8 @@ def main() -> int:
                 ok = False
             good = sql_s < 1 and pandas_s / sql_s >= 3
             ok &= good
-            print(f"{title:<42}{sql_s:>10.3f}{pandas_s:>10.3f}{pandas_s / sql_s:>10.1f}{insight_s:>12.3f}"
-                  f"  {'PASS' if good else 'FAIL'}")
+            print(f"{title:<42}{sql_s:>10.3f}{pandas_s:>10.3f}{pandas_s / sql_s:>10.1f}"
+                  f"  {'PASS' if good else 'FAIL'}", flush=True)
 
         question = "SELECT count(*) AS n, sum(bytes) AS b FROM vpc_flow_logs WHERE " + WHERE_DAY
         day = lab.athena(question).attrs["statistics"]["DataScannedInBytes"]
@@ -144,7 +142,12 @@ def main() -> int:
         share = hour / day
         ok &= share <= 1 / 20
         print(f"\nbusiest hour (14:00) reads {hour / 1e6:.2f} MB of the day's {day / 1e6:.2f} MB: "
-              f"{share:.1%} (goal <= 5.0%) {'PASS' if share <= 1 / 20 else 'FAIL'}")
+              f"{share:.1%} (goal <= 5.0%) {'PASS' if share <= 1 / 20 else 'FAIL'}", flush=True)
+
+    print(f"\nLogs Insights engine on {args.insights_records:,} of the same records (warm table):")
+    insights = insights_times(args.insights_records, args.repeat)
+    for (title, *_), seconds in zip(QUESTIONS, insights, strict=True):
+        print(f"{title:<42}{seconds:>10.3f}")
     return 0 if ok else 1
 
 
