@@ -1,4 +1,4 @@
-"""The S3 flow logs of step 6, against the emulator: the bucket, its policy, the Parquet flow logs, the objects.
+"""The S3 flow logs of step 6, against the emulator: the bucket, its policy, the flow logs, the objects.
 
 Specification: Amazon VPC User Guide, "Amazon S3 bucket permissions for flow logs"
 (https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-s3-permissions.html: the policy AWS

@@ -370,20 +370,34 @@ def _view_sql(objects: list[FlowLogObject]) -> str:
     if not objects:
         nulls = ", ".join(f'CAST(NULL AS {t}) AS "{n}"' for n, t in typed.items())
         return f"SELECT {nulls}, {parts} WHERE false"
-    present = set().union(*(_metadata(o.path)[0] for o in objects))
+    schemas = {_metadata(o.path)[0] for o in objects}
+    present = set().union(*schemas)
+    # One schema needs no matching by name, which would read every footer before the scan.
+    by_name = "true" if len(schemas) > 1 else "false"
+    columns = ", ".join(
+        f'CAST("{n}" AS {t}) AS "{n}"' if n in present else f'CAST(NULL AS {t}) AS "{n}"'
+        for n, t in typed.items())
+    if all(_HIVE.search(str(o.path)) for o in objects):
+        # The objects' own year=/month=/day=/hour= folders give the partition columns: one scan.
+        files = ", ".join(f"'{_quoted(o.path)}'" for o in objects)
+        hive_types = ", ".join(f"'{p}': VARCHAR" for p in PARTITION_COLUMNS)
+        source = (f"read_parquet([{files}], union_by_name = {by_name}, hive_partitioning = true, "
+                  f"hive_types = {{{hive_types}}})")
+        return f"SELECT {columns}, {', '.join(PARTITION_COLUMNS)} FROM {source}"
     groups: dict[tuple[str, str, str, str], list[str]] = {}
     for o in objects:
-        groups.setdefault((o.year, o.month, o.day, o.hour), []).append(str(o.path).replace("'", "''"))
+        groups.setdefault((o.year, o.month, o.day, o.hour), []).append(_quoted(o.path))
     branches = []
     for (year, month, day, hour), paths in sorted(groups.items()):
         files = ", ".join(f"'{p}'" for p in paths)
         branches.append(f"SELECT *, '{year}' AS year, '{month}' AS month, '{day}' AS day, '{hour}' AS hour "
-                        f"FROM read_parquet([{files}], union_by_name = true, hive_partitioning = false)")
+                        f"FROM read_parquet([{files}], union_by_name = {by_name}, hive_partitioning = false)")
     union = " UNION ALL BY NAME ".join(branches)
-    columns = ", ".join(
-        f'CAST("{n}" AS {t}) AS "{n}"' if n in present else f'CAST(NULL AS {t}) AS "{n}"'
-        for n, t in typed.items())
     return f"SELECT {columns}, {', '.join(PARTITION_COLUMNS)} FROM ({union})"
+
+
+def _quoted(path: Path) -> str:
+    return str(path).replace("'", "''")
 
 
 _metadata_cache: dict[tuple[str, int], tuple[frozenset[str], dict[str, int], int]] = {}
