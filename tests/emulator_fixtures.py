@@ -98,12 +98,12 @@ def run(c: dict, instance_id: str, *commands: str) -> dict:
     return c["ssm"].get_command_invocation(CommandId=sent["Command"]["CommandId"], InstanceId=instance_id)
 
 
-def records(c: dict, **kw) -> list[dict]:
-    """Every FilterLogEvents event of the lab group, split into the lab format's fields."""
+def records(c: dict, group: str = GROUP, **kw) -> list[dict]:
+    """Every FilterLogEvents event of a group (the lab's), split into the lab format's fields."""
     events, token = [], None
     while True:
         more = {"nextToken": token} if token else {}
-        page = c["logs"].filter_log_events(logGroupName=GROUP, **kw, **more)
+        page = c["logs"].filter_log_events(logGroupName=group, **kw, **more)
         events += page["events"]
         token = page.get("nextToken")
         if not token:

@@ -6,6 +6,7 @@ import gzip
 import io
 import json
 import re
+import time
 
 import pyarrow.parquet as pq
 import pytest
@@ -35,14 +36,14 @@ def test_ping_across_the_peering_leaves_four_records(shared):
         by.setdefault((r["interface-id"], r["flow-direction"], r["srcaddr"]), []).append(r)
     out = by[(a, "egress", "10.0.1.10")]
     assert {r["action"] for r in out} == {"ACCEPT"} and {r["traffic-path"] for r in out} == {"4"}
-    assert sum(int(r["packets"]) for r in out) == 3  # 1 or 2 records: the minute may turn
+    assert [int(r["packets"]) for r in out] == [3]  # one flow, one capture window: one record
     first = out[0]
     assert first["version"] == "5" and first["account-id"] == "123456789012" and first["log-status"] == "OK"
     assert first["vpc-id"] == lab["a"]["vpc"] and first["instance-id"] == lab["a"]["instance"]
     assert first["subnet-id"] == lab["a"]["subnet"] and first["type"] == "IPv4"
     assert first["pkt-srcaddr"] == "10.0.1.10" and first["pkt-dstaddr"] == "192.168.1.10"
     assert first["@stream"] == f"{a}-all"
-    assert int(first["end"]) - int(first["start"]) == 60 and int(first["start"]) % 60 == 0
+    assert int(first["end"]) - int(first["start"]) == 2  # first and last echo request, 1 s apart
     assert first["@timestamp"] == int(first["start"]) * 1000
     inbound = by[(b, "ingress", "10.0.1.10")]
     assert {r["action"] for r in inbound} == {"ACCEPT"} and {r["traffic-path"] for r in inbound} == {"-"}
@@ -51,6 +52,28 @@ def test_ping_across_the_peering_leaves_four_records(shared):
     streams = c["logs"].describe_log_streams(logGroupName=GROUP)["logStreams"]
     assert {f"{a}-all", f"{b}-all"} <= {s["logStreamName"] for s in streams}
     assert all(s["storedBytes"] > 0 and "lastEventTimestamp" in s for s in streams)
+
+
+def test_two_pings_a_second_apart_are_one_record_per_interface_and_direction(shared):
+    """AWS, "Flow log records" (VPC User Guide): a record captures one flow (5-tuple) on one
+    interface within a capture window of up to the maximum aggregation interval; ``start`` and
+    ``end`` are the first and last packet of the flow within the window.
+    https://docs.aws.amazon.com/vpc/latest/userguide/flow-log-records.html"""
+    c, lab = shared
+    group = "/lab/two-pings"
+    c["ec2"].create_flow_logs(
+        ResourceIds=[lab["a"]["subnet"], lab["b"]["subnet"]], ResourceType="Subnet", TrafficType="ALL",
+        LogGroupName=group, DeliverLogsPermissionArn=lab["role_arn"], LogFormat=LAB_FORMAT,
+        MaxAggregationInterval=60)
+    run(c, lab["a"]["instance"], "ping -c 3 192.168.1.10")
+    time.sleep(1)
+    run(c, lab["a"]["instance"], "ping -c 3 192.168.1.10")
+    new = [r for r in records(c, group) if r["protocol"] == "1"]
+    a, b = lab["a"]["eni"], lab["b"]["eni"]
+    got = sorted((r["interface-id"], r["flow-direction"], int(r["packets"])) for r in new)
+    assert got == sorted([(a, "egress", 6), (b, "ingress", 6), (b, "egress", 6), (a, "ingress", 6)])
+    for r in new:
+        assert 3 <= int(r["end"]) - int(r["start"]) <= 4  # 0-2 s, then 1 s later (+ the calls) 0-2 s again
 
 
 def test_probe_to_a_closed_port_times_out_and_is_rejected(shared):

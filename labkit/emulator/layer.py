@@ -22,6 +22,7 @@ log = logging.getLogger("labkit.emulator")
 HOOK_MODULES = [
     "labkit.emulator.strictness",
     "labkit.emulator.flow_log_rules",
+    "labkit.emulator.delivery",  # before logs_api: a read publishes the open windows, then answers
     "labkit.emulator.ssm_commands",
     "labkit.emulator.logs_api",
     "labkit.emulator.filters",

@@ -114,9 +114,9 @@ def send_command(call: Call):
     _check_targets(call.region, instance_ids)
     script = _script(p.get("Parameters"))
 
-    # Traffic starts at the top of the current minute, so that a short command's records never
-    # straddle a 60-s aggregation window: record counts then do not depend on the wall clock.
-    t0 = float(int(time.time()) // 60 * 60)
+    # Traffic starts now; capture windows open with each flow's first packet (see aggregation),
+    # so a short command's records never straddle one and their counts do not depend on the clock.
+    t0 = time.time()
     STATE.sequence += 1
     seq = STATE.sequence
     network = ec2_topology.build(call.region)
