@@ -176,6 +176,43 @@ class Lab(BuildSteps):
 
         return flow_logs_table(self)
 
+    def explain(self, record=None, *, src: str | None = None, dst: str | None = None,
+                protocol: str | int | None = None, port: int | None = None):
+        """Why a record's traffic (or src/dst/protocol/port) was accepted, rejected or lost, and the fix."""
+        from labkit.analysis.explain import explain
+
+        return explain(self, record, src=src, dst=dst, protocol=protocol, port=port)
+
+    def resources(self):
+        """The ids of the lab's VPCs, subnets, route tables, groups, instances and peering, found by tag."""
+        from labkit.lab.faults import lab_resources
+
+        return lab_resources(self)
+
+    def ping(self, src: str = "instance1", dst: str = "instance2", count: int = 2):
+        """Ping through SSM Run Command; ``.records()`` are the flow-log records it left."""
+        from labkit.lab.faults import ping
+
+        return ping(self, src, dst, count)
+
+    def check_diagnosis(self, fault: str, answer) -> bool:
+        """Check a troubleshooting answer (a resource id) against the lab; prints why."""
+        from labkit.lab.faults import check_diagnosis
+
+        return check_diagnosis(self, fault, answer)
+
+    def plant_fault(self, seed: int | None = None):
+        """Break the lab in one of five ways, chosen at random; the answer stays hidden until .reveal()."""
+        from labkit.lab.faults import plant_fault
+
+        return plant_fault(self, seed)
+
+    def fix_fault(self) -> list[str]:
+        """Undo every planted fault the lab has now; returns their names."""
+        from labkit.lab.faults import fix_fault
+
+        return fix_fault(self)
+
 
 def open_lab(step: int = 0, *, mode: str | None = None, lab: str | None = None,
              region: str | None = None, confirm_account: str | None = None,
