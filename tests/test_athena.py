@@ -201,3 +201,11 @@ def test_columns_absent_from_the_objects_are_null_like_athenas():
     frame = run_athena(REPLAY, "SELECT count(az_id) AS with_az, count(*) AS n FROM vpc_flow_logs")
     assert frame["with_az"].tolist() == [0] and frame["n"].iloc[0] > 0
     assert re.fullmatch(r"\d+", str(frame["n"].iloc[0]))
+
+
+def test_replay_lab_answers_sql_over_the_sample_objects():
+    """Replay mode: lab.athena runs on the sample's Parquet objects, no emulator, no account."""
+    answer = REPLAY.athena("SELECT action, count(*) AS n FROM vpc_flow_logs WHERE log_status = 'OK' "
+                           "GROUP BY action ORDER BY action")
+    assert list(answer["action"]) == ["ACCEPT", "REJECT"]
+    assert answer["n"].sum() > 0

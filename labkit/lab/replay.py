@@ -57,6 +57,12 @@ class ReplayLab:
         lines.append('  vpc1 <== "peering" ==> vpc2')
         return Diagram("\n".join(lines), "Sample scenario (replay): 2 VPCs, 2 instances, 1 peering")
 
+    def athena(self, sql: str, progress: bool = False):
+        """SQL over ``vpc_flow_logs``: DuckDB over the sample's Parquet objects (s3-parquet)."""
+        from labkit.analysis.athena import run_athena
+
+        return run_athena(self, sql, progress=progress)
+
     def insights(self, query: str, since=None, until=None, limit: int | None = None, progress=False):
         """A Logs Insights query over the sample export, answered in process by the same engine."""
         import pandas as pd

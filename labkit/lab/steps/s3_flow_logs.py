@@ -26,7 +26,7 @@ from labkit.lab.names import bucket_name
 from labkit.lab.steps.common import check, find_or_create, say
 from labkit.lab.steps.once import once_per_build
 from labkit.lab.steps.vpcs import ensure_vpcs
-from labkit.lab.tags import lab_filter, tag_value
+from labkit.lab.tags import is_managed, lab_filter
 
 AGGREGATION_S = 60
 DESTINATION_OPTIONS = {"FileFormat": "parquet", "HiveCompatiblePartitions": True, "PerHourPartition": True}
@@ -99,8 +99,10 @@ def ensure_flow_log_bucket(lab, quiet: bool = False) -> str:
                 raise LabError(f"bucket {name} exists without the lab's tags: it is not the lab's; "
                                "delete it or choose another lab name") from None
             raise
-        if tag_value(tags, "Project") != lab.name:
-            raise LabError(f"bucket {name} belongs to another project ({tag_value(tags, 'Project')})")
+        if not is_managed(tags, lab.name):
+            # A bucket of the same name that labkit did not create for this lab is someone else's.
+            raise LabError(f"bucket {name} exists but is not this lab's (it lacks Project={lab.name} "
+                           "and ManagedBy=labkit): left alone; choose another lab name")
         return [{"Bucket": name}]
 
     def create() -> dict:
