@@ -106,7 +106,7 @@ def publish(region: str | None = None, *, now_ms: int | None = None,
                 kept = [d for d, k in zip(pending.drafts, keep, strict=True) if k]
                 OPEN[key] = _OpenWindows(pending.flow_log, kept, [t0s[keep]], [windows[keep]],
                                          pending.az_ids)
-            records = agg.records.filter(pa.array(~still_open))
+            records = agg.records.filter(pa.array(~still_open)) if keep.any() else agg.records
         else:
             records = agg.records
         if records.num_rows:

@@ -15,7 +15,6 @@ import datetime as dt
 import hashlib
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from labkit import flowlogs
@@ -41,7 +40,8 @@ def to_cloudwatch(region: str, flow_log: FlowLogConfig, records: pa.Table, field
     lines = flowlogs.record_lines(records, fields)
     timestamps = records.column("start").to_numpy() * 1000
     # one stream per ENI, in order of first record, each keeping the records' order
-    codes, enis = pd.factorize(records.column("interface_id").to_numpy(zero_copy_only=False))
+    encoded = records.column("interface_id").combine_chunks().dictionary_encode()
+    codes, enis = encoded.indices.to_numpy(), encoded.dictionary.to_pylist()
     order = np.argsort(codes, kind="stable")
     bounds = np.r_[np.flatnonzero(np.r_[True, codes[order][1:] != codes[order][:-1]]), len(order)]
     for k in range(len(bounds) - 1):
