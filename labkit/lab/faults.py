@@ -115,8 +115,10 @@ def lab_resources(lab) -> LabResources:
 class Trial:
     """One ping sent through SSM Run Command, and a way to find the records it left.
 
-    Records of one capture window share their ``start``; two tests a few seconds apart fall in the
-    same window. What separates them is when CloudWatch Logs received them: ``@ingestionTime``.
+    A record aggregates one flow on one interface over a capture window; its ``start`` (the event's
+    ``@timestamp``) is the time of its first packet. A trial's records are those between its two
+    addresses whose first packet came after it was sent. Offline, ``ping`` first closes the capture
+    windows still open, so that its packets start records of their own.
     """
 
     lab: object
@@ -158,8 +160,8 @@ class Trial:
 
         logs = self.lab.client("logs")
         pages = logs.get_paginator("filter_log_events").paginate(
-            logGroupName=log_group_name(self.lab), startTime=self.sent_ms - 15 * 60_000)
-        events = [e for page in pages for e in page["events"] if e.get("ingestionTime", 0) >= self.sent_ms]
+            logGroupName=log_group_name(self.lab), startTime=self.sent_ms)
+        events = [e for page in pages for e in page["events"]]
         frame = flowlogs.read(events, format=lab_format(self.lab))
         pair = {self.src_ip, self.dst_ip}
         if len(frame):
@@ -172,9 +174,20 @@ class Trial:
         from labkit.analysis.queries import PARSE
 
         a, b = self.src_ip, self.dst_ip
-        return (f"{PARSE}\n| filter @ingestionTime >= {self.sent_ms}"
+        return (f"{PARSE}\n| filter @timestamp >= {self.sent_ms}"
                 f' and ((srcAddr = "{a}" and dstAddr = "{b}") or (srcAddr = "{b}" and dstAddr = "{a}"))'
                 f"\n| {body}")
+
+
+def _close_open_windows(lab) -> None:
+    """Offline, reading the log group publishes every capture window still open (AWS's windows are
+    "up to" the aggregation interval). Without it, this ping's packets would join the record of an
+    earlier ping of the same flow in the same minute, as they may on AWS: on a live account, leave a
+    minute between trials to see each one's own records."""
+    try:
+        lab.client("logs").filter_log_events(logGroupName=log_group_name(lab), limit=1)
+    except lab.client("logs").exceptions.ResourceNotFoundException:
+        pass
 
 
 def ping(lab, src: str = "instance1", dst: str = "instance2", count: int = 2) -> Trial:
@@ -187,8 +200,13 @@ def ping(lab, src: str = "instance1", dst: str = "instance2", count: int = 2) ->
     if src_ip is None:
         raise LabError(f"ping: {src!r} is not one of the lab's instances (instance1, instance2 or an id)")
     dst_ip = names[dst][1] if dst in names else ids.get(dst, dst)
-    # CloudWatch Logs stamps ingestion in whole milliseconds; a second's margin absorbs clock skew.
-    sent_ms = int(time.time() * 1000) - (1000 if lab.mode == "live" else 0)
+    if lab.mode == "live":
+        sent_ms = (int(time.time()) - 1) * 1000  # a second's margin for the instance's clock
+    else:
+        _close_open_windows(lab)
+        # Records start on whole seconds: begin on a fresh one, so that no earlier record shares it.
+        time.sleep(1 - time.time() % 1)
+        sent_ms = int(time.time()) * 1000
     return Trial(lab, run_command(lab, src_id, f"ping -c {count} {dst_ip}"), sent_ms, src_ip, dst_ip)
 
 
@@ -269,7 +287,8 @@ class ReplyBlockedByNetworkAcl(Fault):
             ec2.delete_network_acl(NetworkAclId=acl)
 
     def is_present(self, lab) -> bool:
-        return bool(_fault_acls(lab))
+        # Present while subnet 2 uses the planted ACL; a detached one only waits for fix or teardown.
+        return self.culprit(lab) in _fault_acls(lab)
 
     def culprit(self, lab) -> str:
         ec2, r = lab.client("ec2"), lab_resources(lab)

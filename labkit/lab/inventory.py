@@ -99,6 +99,9 @@ def _ec2_candidates(ec2, lab_name: str):
             yield "network-interface", n["NetworkInterfaceId"], _name(n.get("TagSet")), n.get("TagSet")
     for t in ec2.describe_route_tables(Filters=mine)["RouteTables"]:
         yield "route-table", t["RouteTableId"], _name(t.get("Tags")), t.get("Tags")
+    for acl in ec2.describe_network_acls(Filters=mine)["NetworkAcls"]:
+        if not acl.get("IsDefault"):  # a VPC's default ACL goes with the VPC
+            yield "network-acl", acl["NetworkAclId"], _name(acl.get("Tags")), acl.get("Tags")
     for g in ec2.describe_security_groups(Filters=mine)["SecurityGroups"]:
         yield "security-group", g["GroupId"], g["GroupName"], g.get("Tags")
     for s in ec2.describe_subnets(Filters=mine)["Subnets"]:

@@ -23,13 +23,14 @@ from labkit.lab.tags import lab_filter
 
 ORDER = [
     "flow-log", "instance", "instance-profile", "iam-role", "peering", "network-interface",
-    "route-table", "security-group", "subnet", "internet-gateway", "vpc", "log-group", "s3-bucket",
+    "route-table", "network-acl", "security-group", "subnet", "internet-gateway", "vpc", "log-group",
+    "s3-bucket",
 ]
 GONE = {
     "InvalidVpcID.NotFound", "InvalidSubnetID.NotFound", "InvalidGroup.NotFound",
     "InvalidInternetGatewayID.NotFound", "InvalidRouteTableID.NotFound", "NoSuchEntity",
     "InvalidVpcPeeringConnectionID.NotFound", "InvalidNetworkInterfaceID.NotFound",
-    "ResourceNotFoundException", "NoSuchBucket", "InvalidFlowLogId.NotFound",
+    "ResourceNotFoundException", "NoSuchBucket", "InvalidFlowLogId.NotFound", "InvalidNetworkAclID.NotFound",
 }
 MAX_PASSES = 8
 
@@ -132,6 +133,9 @@ def _delete(lab, item: Owned) -> None:
             if not assoc.get("Main"):
                 ec2.disassociate_route_table(AssociationId=assoc["RouteTableAssociationId"])
         ec2.delete_route_table(RouteTableId=rid)
+    elif kind == "network-acl":
+        _back_to_default_acl(ec2, rid)
+        ec2.delete_network_acl(NetworkAclId=rid)
     elif kind == "security-group":
         _forget_references(ec2, rid, lab.name)
         ec2.delete_security_group(GroupId=rid)
@@ -150,6 +154,18 @@ def _delete(lab, item: Owned) -> None:
         _empty_and_delete_bucket(lab.client("s3"), rid)
     else:
         raise ValueError(f"teardown does not know how to delete a {kind}")
+
+
+def _back_to_default_acl(ec2, acl_id: str) -> None:
+    """A custom network ACL cannot be deleted while subnets use it: give them their VPC's default."""
+    acl = ec2.describe_network_acls(NetworkAclIds=[acl_id])["NetworkAcls"][0]
+    if not acl.get("Associations"):
+        return
+    default = ec2.describe_network_acls(Filters=[{"Name": "vpc-id", "Values": [acl["VpcId"]]},
+                                                 {"Name": "default", "Values": ["true"]}])["NetworkAcls"]
+    for association in acl["Associations"]:
+        ec2.replace_network_acl_association(AssociationId=association["NetworkAclAssociationId"],
+                                            NetworkAclId=default[0]["NetworkAclId"])
 
 
 def _delete_role(iam, name: str) -> None:

@@ -49,9 +49,14 @@ def ensure_peering(lab, quiet: bool = False) -> Peering:
 
     for subnet, peer in ((subnets.subnet1, vpc2), (subnets.subnet2, vpc1)):
         routes = ec2.describe_route_tables(RouteTableIds=[subnet.route_table_id])["RouteTables"][0]
-        if not any(r.get("DestinationCidrBlock") == peer.cidr for r in routes["Routes"]):
+        to_peer = [r for r in routes["Routes"] if r.get("DestinationCidrBlock") == peer.cidr]
+        if not to_peer:
             ec2.create_route(RouteTableId=subnet.route_table_id, DestinationCidrBlock=peer.cidr,
                              VpcPeeringConnectionId=pcx_id)
+        elif to_peer[0].get("VpcPeeringConnectionId") != pcx_id:
+            # A route left pointing at an older (deleted) peering: a black hole until replaced.
+            ec2.replace_route(RouteTableId=subnet.route_table_id, DestinationCidrBlock=peer.cidr,
+                              VpcPeeringConnectionId=pcx_id)
         say(quiet, f"route in {subnet.route_table_id[:12]}", f"{peer.cidr}", f"-> {pcx_id}", None)
         after = ec2.describe_route_tables(RouteTableIds=[subnet.route_table_id])["RouteTables"][0]
         check(any(r.get("DestinationCidrBlock") == peer.cidr

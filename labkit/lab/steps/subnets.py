@@ -80,9 +80,27 @@ def ensure_public_subnet(lab, vpc: Vpc, quiet: bool = False) -> PublicSubnet:
         ec2.associate_route_table(RouteTableId=rtb_id, SubnetId=subnet["SubnetId"])
     say(quiet, f"route table {n}", rtb_id, f"0.0.0.0/0 -> {igw_id}", created)
 
+    _on_default_network_acl(lab, vpc.id, subnet["SubnetId"])
     _check_routes(lab, rtb_id, subnet["SubnetId"], igw_id)
     return PublicSubnet(f"subnet{n}", vpc, subnet["SubnetId"], cidr, subnet["AvailabilityZone"],
                         igw_id, rtb_id)
+
+
+def _on_default_network_acl(lab, vpc_id: str, subnet_id: str) -> None:
+    """The lab's subnets use their VPC's default network ACL (allow all), so a custom ACL planted
+    while troubleshooting is undone by running this step again."""
+    ec2 = lab.client("ec2")
+    current = ec2.describe_network_acls(
+        Filters=[{"Name": "association.subnet-id", "Values": [subnet_id]}])["NetworkAcls"]
+    if current and current[0].get("IsDefault"):
+        return
+    default = ec2.describe_network_acls(Filters=[{"Name": "vpc-id", "Values": [vpc_id]},
+                                                 {"Name": "default", "Values": ["true"]}])["NetworkAcls"]
+    check(bool(default), f"{vpc_id} has no default network ACL")
+    association = next(a["NetworkAclAssociationId"] for a in current[0]["Associations"]
+                       if a["SubnetId"] == subnet_id)
+    lab.require_write(f"putting {subnet_id} back on its VPC's default network ACL")
+    ec2.replace_network_acl_association(AssociationId=association, NetworkAclId=default[0]["NetworkAclId"])
 
 
 def _check_routes(lab, rtb_id: str, subnet_id: str, igw_id: str) -> None:
