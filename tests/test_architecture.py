@@ -177,3 +177,9 @@ def test_the_checker_sees_imports_inside_functions():
     assert "labkit.lab.lab" in GRAPH["labkit.lab"]
     assert any(_in(t, "labkit.analysis") for t in GRAPH["labkit.lab.lab"]), (
         "Lab's methods import analysis inside functions; the graph must see it")
+
+
+def test_one_module_reaches_moto():
+    """The emulator's one moto adapter is the only code that imports moto or touches its state."""
+    importers = sorted(m for m, targets in GRAPH.items() if "moto" in targets)
+    assert importers == ["labkit.emulator.moto_adapter"], importers

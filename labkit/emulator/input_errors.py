@@ -12,12 +12,11 @@ still fails inside the emulator is answered 400 with a message that says so.
 from __future__ import annotations
 
 import functools
-import importlib
 import io
 import json
 import logging
 
-from labkit.emulator import hooks
+from labkit.emulator import hooks, moto_adapter
 from labkit.emulator.awsproto import AwsError, Call, error_body, parse_call
 
 log = logging.getLogger("labkit.emulator")
@@ -97,11 +96,7 @@ def check(call: Call, environ: dict) -> None:
 
 def implemented(service: str, operation: str) -> bool:
     """Whether our layer or moto answers ``operation`` (else moto raises NotImplementedError)."""
-    if (service, operation) in hooks.BEFORE:
-        return True
-    from moto.core.utils import camelcase_to_underscores
-
-    return camelcase_to_underscores(operation) in _moto_methods(service)
+    return (service, operation) in hooks.BEFORE or moto_adapter.implements(service, operation)
 
 
 @functools.cache
@@ -119,22 +114,6 @@ def _botocore():
     import botocore.session
 
     return botocore.session.get_session()
-
-
-@functools.cache
-def _moto_methods(service: str) -> frozenset:
-    from moto.core.utils import method_names_from_class
-
-    try:
-        urls = importlib.import_module(f"moto.{service}.urls")
-    except ImportError:
-        return frozenset()
-    names = set()
-    for view in urls.url_paths.values():
-        owner = getattr(view, "__self__", None)
-        if isinstance(owner, type):
-            names.update(method_names_from_class(owner))
-    return frozenset(names)
 
 
 # ---- JSON protocol (CloudWatch Logs, SSM) ------------------------------------------------------

@@ -21,6 +21,7 @@ import json
 import time
 from dataclasses import dataclass
 
+from labkit.emulator import moto_adapter
 from labkit.emulator.awsproto import AwsError, error_body, parse_call
 
 MAX_EVENTS = 10_000
@@ -86,7 +87,7 @@ class PutLogEventsLimits:
     def __init__(self, app, retention_days=None):
         self.app = app
         # Looked up per call (the group's retention may change); injectable for tests.
-        self.retention_days = retention_days or _moto_retention_days
+        self.retention_days = retention_days or moto_adapter.log_group_retention_days
 
     def __call__(self, environ, start_response):
         if not environ.get("HTTP_X_AMZ_TARGET", "").endswith(".PutLogEvents"):
@@ -131,11 +132,3 @@ class PutLogEventsLimits:
         return [answer]
 
 
-def _moto_retention_days(region: str, group_name: str) -> int | None:
-    # Belongs in moto_adapter (the one reader of moto's state): asked for, until then read here.
-    from moto.backends import get_backend
-
-    from labkit.emulator.moto_adapter import ACCOUNT_ID
-
-    group = get_backend("logs")[ACCOUNT_ID][region].groups.get(group_name)
-    return getattr(group, "retention_in_days", None) if group else None
