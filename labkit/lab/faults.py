@@ -179,15 +179,24 @@ class Trial:
                 f"\n| {body}")
 
 
-def _close_open_windows(lab) -> None:
-    """Offline, reading the log group publishes every capture window still open (AWS's windows are
-    "up to" the aggregation interval). Without it, this ping's packets would join the record of an
-    earlier ping of the same flow in the same minute, as they may on AWS: on a live account, leave a
-    minute between trials to see each one's own records."""
+def _fresh_second(lab) -> int:
+    """Offline: the epoch second from which a new trial's records can be told apart, in ms.
+
+    Reading the log group publishes every capture window still open (AWS's windows are "up to" the
+    aggregation interval); without that, this ping's packets would join the record of an earlier
+    ping of the same flow, as they may on AWS (on a live account, leave a minute between trials).
+    Records start on whole seconds: if one already starts in this second, wait for the next.
+    """
+    now_s = int(time.time())
     try:
-        lab.client("logs").filter_log_events(logGroupName=log_group_name(lab), limit=1)
+        earlier = lab.client("logs").filter_log_events(
+            logGroupName=log_group_name(lab), startTime=now_s * 1000, limit=1)["events"]
     except lab.client("logs").exceptions.ResourceNotFoundException:
-        pass
+        earlier = []
+    if earlier:
+        time.sleep(max(0.0, now_s + 1 - time.time()))
+        now_s += 1
+    return now_s * 1000
 
 
 def ping(lab, src: str = "instance1", dst: str = "instance2", count: int = 2) -> Trial:
@@ -203,10 +212,7 @@ def ping(lab, src: str = "instance1", dst: str = "instance2", count: int = 2) ->
     if lab.mode == "live":
         sent_ms = (int(time.time()) - 1) * 1000  # a second's margin for the instance's clock
     else:
-        _close_open_windows(lab)
-        # Records start on whole seconds: begin on a fresh one, so that no earlier record shares it.
-        time.sleep(1 - time.time() % 1)
-        sent_ms = int(time.time()) * 1000
+        sent_ms = _fresh_second(lab)
     return Trial(lab, run_command(lab, src_id, f"ping -c {count} {dst_ip}"), sent_ms, src_ip, dst_ip)
 
 
