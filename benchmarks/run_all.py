@@ -5,7 +5,9 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-for name in ("bench_series.py", "bench_parser.py", "bench_insights.py", "bench_delivery.py", "bench_scale.py"):
+BENCHMARKS = ("bench_series.py", "bench_parser.py", "bench_insights.py", "bench_delivery.py",
+              "bench_scale.py")
+for name in BENCHMARKS:
     path = HERE / name
     if path.exists():
         print(f"\n=== {name}", flush=True)
