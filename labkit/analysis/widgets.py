@@ -247,6 +247,15 @@ def _count(n: int, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
+
+_LABEL = {"description_width": "70px"}
+
+
+def _dropdown(description: str, values, width: str = "200px"):
+    """A filter menu: "all" first, then the values."""
+    return W.Dropdown(options=[_ALL, *values], value=_ALL, description=description,
+                      style=_LABEL, layout=W.Layout(width=width))
+
 class FlowLogExplorer(W.VBox):
     """Filters, a chart and a table over a frame of flow-log records; see :func:`explorer`."""
 
@@ -270,28 +279,9 @@ class FlowLogExplorer(W.VBox):
 
         protocols = sorted(set(charts.protocol_labels(df).dropna()) - {"unknown"})
         enis = sorted(set(df["interface_id"].dropna().astype(str)))
-        label = {"description_width": "70px"}
-        self.action = W.Dropdown(
-            options=[_ALL, "ACCEPT", "REJECT"],
-            value=_ALL,
-            description="action",
-            style=label,
-            layout=W.Layout(width="200px"),
-        )
-        self.protocol = W.Dropdown(
-            options=[_ALL, *protocols],
-            value=_ALL,
-            description="protocol",
-            style=label,
-            layout=W.Layout(width="200px"),
-        )
-        self.eni = W.Dropdown(
-            options=[_ALL, *enis],
-            value=_ALL,
-            description="ENI",
-            style=label,
-            layout=W.Layout(width="320px"),
-        )
+        self.action = _dropdown("action", ["ACCEPT", "REJECT"])
+        self.protocol = _dropdown("protocol", protocols)
+        self.eni = _dropdown("ENI", enis, width="320px")
         same_day = len({e.date() for e in self._edges}) <= 1
         if len(self._edges) >= 2:
             options = [(_edge_label(e, same_day), e) for e in self._edges]
@@ -306,21 +296,21 @@ class FlowLogExplorer(W.VBox):
             disabled=len(self._edges) < 2,
             continuous_update=False,
             layout=W.Layout(width="520px"),
-            style=label,
+            style=_LABEL,
         )
         self.port = W.Text(
             value="",
             placeholder="any, e.g. 22 or 80,443",
             description="dst port",
             continuous_update=False,
-            style=label,
+            style=_LABEL,
             layout=W.Layout(width="260px"),
         )
         self.chart_choice = W.Dropdown(
             options=list(CHARTS),
             value=chart,
             description="chart",
-            style=label,
+            style=_LABEL,
             layout=W.Layout(width="260px"),
         )
         self.status = W.HTML()
