@@ -34,12 +34,13 @@ def _run(topo, fx, script, seed=7):
 
 
 def test_ping_across_the_peering(lab):
+    """Amazon Linux 2023 replies to ping with TTL 64, the Linux default (127/128 are Windows values)."""
     fx, topo = lab
     res = _run(topo, fx, "ping -c 4 192.168.1.20")
     lines = res.stdout.splitlines()
     assert lines[0] == "PING 192.168.1.20 (192.168.1.20) 56(84) bytes of data."
     assert all(
-        line.startswith(f"64 bytes from {IP2}: icmp_seq={n} ttl=127 time=0.")
+        line.startswith(f"64 bytes from {IP2}: icmp_seq={n} ttl=64 time=0.")
         and line.endswith(" ms")
         for n, line in enumerate(lines[1:5], start=1)
     )

@@ -89,7 +89,7 @@ class PingOutcome:
     transmitted: int
     received: int
     rtts_ms: list[float] = field(default_factory=list)
-    ttl: int = 127
+    ttl: int = 64
     verdict: Verdict | None = None  # the echo request's
     reply_verdict: Verdict | None = None
 
@@ -192,7 +192,9 @@ def ping(
         reply_verdict and reply_verdict.delivered
     )
     base_ms = _base_rtt_ms(verdict, rng)
-    ttl = 127 if verdict.dst_eni or not verdict.logged else rng.randint(100, 120)
+    # Amazon Linux answers with TTL 64 (127/128 would be Windows); an internet host's reply has
+    # crossed some routers, each taking one off.
+    ttl = 64 if verdict.dst_eni or not verdict.logged else 64 - rng.randint(8, 20)
     outcome = PingOutcome(dst_ip, count, 0, [], ttl, verdict, reply_verdict)
     drafts: list[FlowDraft] = []
     for seq in range(count):
