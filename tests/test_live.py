@@ -402,6 +402,7 @@ EC2_KINDS = [("describe_flow_logs", "FlowLogs", "Filter"), ("describe_instances"
              ("describe_vpc_peering_connections", "VpcPeeringConnections", "Filters"),
              ("describe_network_interfaces", "NetworkInterfaces", "Filters"),
              ("describe_route_tables", "RouteTables", "Filters"),
+             ("describe_network_acls", "NetworkAcls", "Filters"),
              ("describe_security_groups", "SecurityGroups", "Filters"),
              ("describe_subnets", "Subnets", "Filters"),
              ("describe_internet_gateways", "InternetGateways", "Filters"),
