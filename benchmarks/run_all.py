@@ -6,7 +6,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = ("bench_series.py", "bench_parser.py", "bench_insights.py", "bench_delivery.py",
-              "bench_scale.py")
+              "bench_scale.py", "bench_load.py")
 for name in BENCHMARKS:
     path = HERE / name
     if path.exists():

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import threading
 import time
 import traceback
 
@@ -37,8 +36,9 @@ class LabLayer:
     def __init__(self, moto_app, version: str):
         self.moto_app = moto_app
         self.version = version
-        # moto has no locks of its own; one lock around each call keeps its state whole.
-        self.lock = threading.RLock()
+        # moto has no locks of its own; one lock around each call keeps its state whole
+        # (shared with the hooks that work outside it, e.g. Logs Insights queries).
+        self.lock = hooks.LOCK
         self.last_request = time.monotonic()
         for name in HOOK_MODULES:
             __import__(name)

@@ -5,14 +5,21 @@ moto keeps groups and streams; events live in :mod:`logstore`.
 into our store; ``DescribeLogStreams`` is moto's answer with the event statistics
 of our store. ``GetLogEvents``, ``FilterLogEvents``,
 ``StartQuery``, ``GetQueryResults``, ``StopQuery``, ``DescribeQueries`` and
-``GetLogRecord`` are answered here. Queries run to completion inside
-``StartQuery`` (a lab's groups are small), so the first ``GetQueryResults``
-already says ``Complete``.
+``GetLogRecord`` are answered here.
+
+As on AWS, ``StartQuery`` answers a queryId at once and the query runs in the
+background: under the emulator's lock it takes a snapshot of the groups' events
+(column references, no copy), then a worker thread runs the query outside the
+lock, so a heavy query never makes other requests wait. ``GetQueryResults`` says
+``Scheduled``/``Running`` until it is done, then ``Complete`` (or ``Failed``);
+``StopQuery`` makes it ``Cancelled`` (its result is dropped when it ends).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import time
 import uuid
 from collections import OrderedDict
@@ -23,7 +30,7 @@ import pandas as pd
 
 from labkit.emulator import logstore, moto_adapter
 from labkit.emulator.awsproto import AwsError, Call, json_body
-from labkit.emulator.hooks import after, before
+from labkit.emulator.hooks import LOCK, after, before
 from labkit.logsinsights import (
     EventTable,
     InvalidFilterPatternError,
@@ -34,6 +41,12 @@ from labkit.logsinsights import (
 
 MAX_EVENTS = 10_000
 MAX_LOG_GROUPS_PER_QUERY = 50
+# Queries running at once (each on a thread of its own); more wait as "Scheduled".
+QUERY_WORKERS = 2
+_WORKERS = threading.BoundedSemaphore(QUERY_WORKERS)
+_NO_STATISTICS = {"recordsMatched": 0.0, "recordsScanned": 0.0, "bytesScanned": 0.0}
+
+log = logging.getLogger("labkit.emulator")
 
 
 def _group_name(params: dict, *, required: bool = True) -> str | None:
@@ -199,6 +212,7 @@ class _Query:
     statistics: dict = field(default_factory=dict)
     table: EventTable | None = None
     region: str = "us-east-1"
+    error: str = ""
 
 
 QUERIES: OrderedDict[str, _Query] = OrderedDict()
@@ -243,13 +257,21 @@ def _malformed(exc: MalformedQueryError):
     return "400 Bad Request", headers, body
 
 
-def _table(region: str, names: list[str]) -> EventTable:
-    stores = [logstore.group(region, n) for n in names]
-    for s in stores:
-        s.flush()
-    if len(stores) == 1:
-        return stores[0].table
-    frames = [s.table._base for s in stores if len(s.table)]
+def _snapshot(region: str, names: list[str]) -> list[tuple[logstore.GroupStore, EventTable]]:
+    """Under the lock: each group's store and a snapshot of its events (references, no copy)."""
+    sources = []
+    for name in names:
+        store = logstore.group(region, name)
+        store.flush()
+        sources.append((store, store.table.snapshot()))
+    return sources
+
+
+def _combine(tables: list[EventTable]) -> EventTable:
+    """One table over several groups' snapshots (outside the lock: this copies)."""
+    if len(tables) == 1:
+        return tables[0]
+    frames = [t._base for t in tables if len(t)]
     if not frames:
         return EventTable()
     combined = {c: pd.concat([pd.Series(f[c]).astype(object if c in ("@logStream", "@log") else f[c].dtype)
@@ -275,18 +297,45 @@ def start_query(call: Call):
     limit = p.get("limit")
     if limit is not None and not 1 <= int(limit) <= MAX_EVENTS:
         raise AwsError("InvalidParameterException", "limit must be between 1 and 10000")
-    table = _table(call.region, names)
-    result = run_query(query, table, start_ms=int(start) * 1000, end_ms=int(end) * 1000 + 999,
-                       limit=limit)
-    stats = dict(result.statistics)
-    stats.update(estimatedRecordsSkipped=0.0, estimatedBytesSkipped=0.0,
-                 logGroupsScanned=float(len(names)))
+    sources = _snapshot(call.region, names)
     query_id = str(uuid.uuid4())
-    QUERIES[query_id] = _Query(query_id, text, names, int(time.time() * 1000), "Complete",
-                               result.to_aws(), stats, table, call.region)
+    q = _Query(query_id, text, names, int(time.time() * 1000), "Scheduled", region=call.region)
+    QUERIES[query_id] = q
     while len(QUERIES) > 200:
         QUERIES.popitem(last=False)
+    window = {"start_ms": int(start) * 1000, "end_ms": int(end) * 1000 + 999, "limit": limit}
+    threading.Thread(target=_run, args=(q, query, sources, window), daemon=True,
+                     name=f"insights-{query_id[:8]}").start()
     return json_body({"queryId": query_id})
+
+
+def _run(q: _Query, query, sources: list, window: dict) -> None:
+    """A query's worker thread: runs it on its snapshot, outside the lock."""
+    with _WORKERS:
+        with LOCK:  # StopQuery changes the status under the lock too
+            if q.status != "Scheduled":  # stopped while it waited
+                return
+            q.status = "Running"
+        try:
+            table = _combine([snapshot for _store, snapshot in sources])
+            result = run_query(query, table, **window)
+            stats = dict(result.statistics)
+            stats.update(estimatedRecordsSkipped=0.0, estimatedBytesSkipped=0.0,
+                         logGroupsScanned=float(len(q.groups)))
+            results = result.to_aws()
+        except Exception as exc:  # noqa: BLE001 - the query fails, as on AWS; the emulator lives on
+            log.error("Logs Insights query %s failed: %r", q.query_id, exc)
+            with LOCK:
+                if q.status == "Running":
+                    q.status, q.error = "Failed", f"{type(exc).__name__}: {exc}"
+            return
+        with LOCK:
+            if len(sources) == 1:
+                store, snapshot = sources[0]
+                if logstore.group(store.region, store.name, create=False) is store:
+                    store.table.adopt(snapshot)  # keep the fields it discovered for the next query
+            if q.status == "Running":
+                q.results, q.statistics, q.table, q.status = results, stats, table, "Complete"
 
 
 def _query(call: Call) -> _Query:
@@ -299,8 +348,11 @@ def _query(call: Call) -> _Query:
 @before("logs", "GetQueryResults")
 def get_query_results(call: Call):
     q = _query(call)
-    return json_body({"queryLanguage": "CWLI", "results": q.results, "statistics": q.statistics,
-                      "status": q.status})
+    answer = {"queryLanguage": "CWLI", "results": q.results,
+              "statistics": q.statistics or dict(_NO_STATISTICS), "status": q.status}
+    if q.error:
+        answer["error"] = q.error  # not in AWS's answer shape (boto3 drops it); for raw readers
+    return json_body(answer)
 
 
 @before("logs", "StopQuery")

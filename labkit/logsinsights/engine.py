@@ -235,10 +235,19 @@ def _extract(values: list[str], cmd: Parse) -> list[np.ndarray]:
             return [np.full(len(values), None, dtype=object) for _ in range(k)]
         ok = parts[k - 1].notna()
         return [parts[j].where(ok, None).to_numpy(dtype=object) for j in range(k)]
-    found = cmd.regex.extract_named(values)
+    found = _extract_named(cmd.regex, values)
     if cmd.glob is not None:
         return [found[f"g{j}"] for j in range(k)]
     return [found[name] for name in cmd.names]
+
+
+def _extract_named(regex, values: list[str]) -> dict[str, np.ndarray]:
+    """``regex.extract_named`` in slices: one C call over a million values would hold the GIL
+    for long, stalling the emulator's other threads while a query runs in the background."""
+    if len(values) <= F._SLICE:
+        return regex.extract_named(values)
+    parts = [regex.extract_named(values[i:i + F._SLICE]) for i in range(0, len(values), F._SLICE)]
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
 
 def _collect_aggs(expr: Expr, out: list) -> None:

@@ -20,6 +20,9 @@ from labkit.logsinsights.values import Val, format_value, is_cat
 
 # ---------------------------------------------------------------- helpers
 
+# per_value applies its function to at most this many distinct values per call (see there).
+_SLICE = 65_536
+
 
 def per_value(s: pd.Series, func: Callable[[pd.Series], np.ndarray], fill) -> np.ndarray:
     """Apply ``func`` to the distinct values of ``s`` and broadcast the answers back.
@@ -35,7 +38,11 @@ def per_value(s: pd.Series, func: Callable[[pd.Series], np.ndarray], fill) -> np
         uniques = pd.Series(np.asarray(u, dtype=object))
     if len(uniques) == 0:
         return np.full(len(s), fill, dtype=object if fill is None else None)
-    res = np.asarray(func(uniques))
+    if len(uniques) <= _SLICE:
+        res = np.asarray(func(uniques))
+    else:  # in slices: one C call over a million values would hold the GIL, stalling other threads
+        res = np.concatenate([np.asarray(func(uniques.iloc[i:i + _SLICE].reset_index(drop=True)))
+                              for i in range(0, len(uniques), _SLICE)])
     out = res[np.clip(codes, 0, None)]
     missing = codes < 0
     if missing.any():

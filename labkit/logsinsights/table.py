@@ -240,6 +240,35 @@ class EventTable:
         self._ts = None
         self._n += m
 
+    def snapshot(self) -> EventTable:
+        """A table of the events as they are now, sharing their columns (cheap: references only).
+
+        :meth:`append` replaces columns and caches rather than changing them in place, so a
+        snapshot stays whole while the original grows; a query can run on it without a lock.
+        """
+        copy = EventTable()
+        copy._base, copy._n = dict(self._base), self._n
+        copy._flow, copy._json = dict(self._flow), dict(self._json) if self._json is not None else None
+        copy._split, copy._msg_bytes, copy._ts = self._split, self._msg_bytes, self._ts
+        return copy
+
+    def adopt(self, snapshot: EventTable) -> None:
+        """Keep what a query found on ``snapshot`` (discovered fields), if no events came since."""
+        if snapshot._n != self._n or any(snapshot._base.get(c) is not s for c, s in self._base.items()):
+            return
+        for name, series in snapshot._flow.items():
+            self._flow.setdefault(name, series)
+        if len(self._flow) == len(_FLOW_FIELDS):
+            self._split = None
+        elif self._split is None:
+            self._split = snapshot._split
+        if self._json is None:
+            self._json = snapshot._json
+        if self._msg_bytes is None:
+            self._msg_bytes = snapshot._msg_bytes
+        if self._ts is None:
+            self._ts = snapshot._ts
+
     # ---- reading
     def __len__(self) -> int:
         return self._n
