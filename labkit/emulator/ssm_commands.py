@@ -3,16 +3,17 @@
 ``SendCommand``: every target must be an instance AWS could reach (exists, not
 stopped, shutting-down or terminated), else ``InvalidInstanceId``. The script
 runs at once on the topology built from moto's EC2 state, with a seeded
-``random.Random`` that depends only on (SEED, the command's sequence number
-since the last reset, the instance's position in InstanceIds): the same series
-of commands prints the same output and leaves the same records every run.
+``random.Random`` that depends only on (SEED, the source's private address, the
+script, and how often that source ran that script since the last reset): the same
+command prints the same output and leaves the same records every run, whatever
+other commands ran before it.
 The drafts it leaves are delivered to the flow logs (see :mod:`delivery`).
 
 Internet background noise: each SendCommand also lets the internet knock on
 every ENI with a public IPv4 address (attached to a running instance or to
 nothing): ``NOISE_SCANS_PER_ENI`` (6) SYN probes from random public addresses
 to common/random TCP ports, spread over the minute before the command, drawn
-from a second seeded rng (SEED, sequence number, "noise"). The security groups
+from a second seeded rng (the same key, "noise"). The security groups
 reject them (REJECT ingress records), except where a rule allows the port.
 A lab that ran the standard traffic therefore always has the same counts.
 
@@ -61,7 +62,8 @@ class Invocation:
 
 @dataclass
 class _State:
-    sequence: int = 0
+    # How often each (source address, script) has run: seeds that do not depend on what else ran.
+    occurrences: dict[str, int] = field(default_factory=dict)
     invocations: dict[tuple[str, str], Invocation] = field(default_factory=dict)
     commands: dict[str, list[str]] = field(default_factory=dict)  # command id -> instance ids
 
@@ -70,7 +72,7 @@ STATE = _State()
 
 
 def reset() -> None:
-    STATE.sequence = 0
+    STATE.occurrences.clear()
     STATE.invocations.clear()
     STATE.commands.clear()
 
@@ -117,17 +119,21 @@ def send_command(call: Call):
     # Traffic starts now; capture windows open with each flow's first packet (see aggregation),
     # so a short command's records never straddle one and their counts do not depend on the clock.
     t0 = time.time()
-    STATE.sequence += 1
-    seq = STATE.sequence
     network = ec2_topology.build(call.region)
     drafts = []
     results = {}
-    for index, instance_id in enumerate(instance_ids):
-        rng = random.Random(f"{SEED}:{seq}:{index}")
+    keys = []
+    for instance_id in instance_ids:
+        # Seeded by the command and its source's (fixed) address, not by the global sequence, so that
+        # a notebook's ephemeral ports and scans are the same whatever other notebooks ran before.
+        key = f"{_source_address(network, instance_id)}:{script}"
+        STATE.occurrences[key] = STATE.occurrences.get(key, 0) + 1
+        keys.append(f"{key}:{STATE.occurrences[key]}")
+        rng = random.Random(f"{SEED}:{keys[-1]}")
         result = run_shell_script(network.topology, instance_id, script, rng)
         results[instance_id] = result
         drafts += result.drafts
-    drafts += background_noise(network, seq)
+    drafts += background_noise(network, "|".join(keys))
     delivery.deliver(call.region, drafts, t0, network)
 
     failed = [i for i, r in results.items() if r.exit_code != 0]
@@ -151,9 +157,16 @@ def send_command(call: Call):
     return json_body({"Command": answer})
 
 
-def background_noise(network, seq: int) -> list:
+def _source_address(network, instance_id: str) -> str:
+    instance = network.topology.instances.get(instance_id)
+    if instance is None:
+        return instance_id
+    return network.topology.primary_eni(instance_id).private_ip
+
+
+def background_noise(network, seed: int | str) -> list:
     """Seeded internet scans of every public ENI (see the module docstring)."""
-    rng = random.Random(f"{SEED}:{seq}:noise")
+    rng = random.Random(f"{SEED}:{seed}:noise")
     topology = network.topology
     drafts = []
     for eni in sorted(topology.enis.values(), key=lambda e: e.private_ip):

@@ -166,7 +166,7 @@ class Trial:
         pair = {self.src_ip, self.dst_ip}
         if len(frame):
             frame = frame[frame["srcaddr"].isin(pair) & frame["dstaddr"].isin(pair)]
-        order = [c for c in ("flow_direction", "interface_id", "action") if c in frame.columns]
+        order = [c for c in ("flow_direction", "srcaddr", "dstaddr", "action") if c in frame.columns]
         return frame.sort_values(order).reset_index(drop=True) if len(frame) else frame
 
     def query(self, body: str) -> str:
