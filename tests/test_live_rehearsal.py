@@ -24,7 +24,9 @@ REGION = "us-east-1"
 
 @pytest.fixture
 def live_on_emulator(emulator, monkeypatch, tmp_path):
-    """Live mode whose AWS is the private emulator: dummy credentials, no profile, no metadata."""
+    """Live mode whose AWS is the private emulator (emptied first, whatever earlier tests left):
+    dummy credentials, no profile, no metadata."""
+    emulator.reset()
     empty = tmp_path / "empty-aws-file"
     empty.write_text("")
     for name, value in {"AWS_ENDPOINT_URL": emulator.endpoint, "AWS_ACCESS_KEY_ID": "AKIDREHEARSAL",
