@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 import pytest
 
 from labkit import LabError, flowlogs, open_lab
-from labkit.lab.busy_network import busy_network_table, object_key
+from labkit.lab.busy_network import busy_network_table
 
 DAY = date(2026, 1, 15)
 
@@ -54,14 +54,6 @@ def test_realistic_shares_and_hundreds_of_interfaces(table):
 def test_records_sorted_by_start(table):
     starts = table.column("start")
     assert pc.all(pc.greater_equal(starts.slice(1), starts.slice(0, len(starts) - 1))).as_py()
-
-
-def test_object_key_is_awss_hive_hourly_layout():
-    key = object_key("123456789012", "us-east-1", "fl-0123456789abcdef0", 1768471500, b"body")
-    assert key.startswith("AWSLogs/aws-account-id=123456789012/aws-service=vpcflowlogs/aws-region=us-east-1/"
-                          "year=2026/month=01/day=15/hour=10/")
-    assert key.endswith("123456789012_vpcflowlogs_us-east-1_fl-0123456789abcdef0_20260115T1005Z_"
-                        "841a2d68.log.parquet")
 
 
 def test_arguments_are_checked():

@@ -33,6 +33,7 @@ import pandas as pd
 
 from labkit.analysis.athena_sql import plan_query
 from labkit.errors import LabError
+from labkit.flowlogs.s3_layout import hive_region_prefix
 
 __all__ = ["ATHENA_COLUMNS", "PARTITION_COLUMNS", "TABLE", "FlowLogObject", "athena_ddl", "database_name",
            "offline_objects", "partition_of", "query_objects", "run_athena"]
@@ -71,8 +72,7 @@ def table_location(lab) -> str:
     """Where the lab's flow logs are in S3: the Hive-compatible prefix of its account and region."""
     from labkit.lab.names import bucket_name
 
-    return (f"s3://{bucket_name(lab)}/AWSLogs/aws-account-id={lab.account_id}/aws-service=vpcflowlogs/"
-            f"aws-region={lab.region}/")
+    return f"s3://{bucket_name(lab)}/{hive_region_prefix(lab.account_id, lab.region)}"
 
 
 def athena_ddl(lab, first_year: int | None = None) -> str:

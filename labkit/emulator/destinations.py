@@ -11,15 +11,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
-
 import numpy as np
 import pyarrow as pa
 
 from labkit import flowlogs
 from labkit.emulator import flow_log_rules, logstore, moto_adapter
 from labkit.emulator.moto_adapter import ACCOUNT_ID, FlowLogConfig
+from labkit.flowlogs.s3_layout import bucket_and_prefix, object_key
 from labkit.flowlogs.writer import CLOUDWATCH_STREAM_SUFFIX
 
 BUCKET_NOT_FOUND = "LogDestinationNotFoundException"
@@ -53,25 +51,13 @@ def to_cloudwatch(region: str, flow_log: FlowLogConfig, records: pa.Table, field
 
 
 def s3_key(flow_log: FlowLogConfig, region: str, when_s: float, body: bytes) -> tuple[str, str]:
-    """(bucket, key) as AWS lays out flow-log objects."""
-    destination = flow_log.log_destination.split(":::", 1)[1]
-    bucket, _, prefix = destination.partition("/")
-    prefix = (prefix.rstrip("/") + "/") if prefix else ""
-    t = dt.datetime.fromtimestamp(int(when_s // 300) * 300, dt.UTC)
+    """(bucket, key) as AWS lays out flow-log objects (:mod:`labkit.flowlogs.s3_layout`)."""
+    bucket, prefix = bucket_and_prefix(flow_log.log_destination)
     options = flow_log.destination_options
-    if options.get("HiveCompatiblePartitions"):
-        folder = (f"AWSLogs/aws-account-id={ACCOUNT_ID}/aws-service=vpcflowlogs/aws-region={region}/"
-                  f"year={t:%Y}/month={t:%m}/day={t:%d}/")
-        if options.get("PerHourPartition"):
-            folder += f"hour={t:%H}/"
-    else:
-        folder = f"AWSLogs/{ACCOUNT_ID}/vpcflowlogs/{region}/{t:%Y}/{t:%m}/{t:%d}/"
-        if options.get("PerHourPartition"):
-            folder += f"{t:%H}/"
-    digest = hashlib.md5(body, usedforsecurity=False).hexdigest()[:8]
-    suffix = ".log.parquet" if _parquet(flow_log) else ".log.gz"
-    name = f"{ACCOUNT_ID}_vpcflowlogs_{region}_{flow_log.id}_{t:%Y%m%dT%H%MZ}_{digest}{suffix}"
-    return bucket, f"{prefix}{folder}{name}"
+    key = object_key(ACCOUNT_ID, region, flow_log.id, when_s, body, prefix=prefix,
+                     hive_compatible=bool(options.get("HiveCompatiblePartitions")),
+                     per_hour=bool(options.get("PerHourPartition")), parquet=_parquet(flow_log))
+    return bucket, key
 
 
 def to_s3(region: str, flow_log: FlowLogConfig, records: pa.Table, fields: list[str], when_s: float) -> int:

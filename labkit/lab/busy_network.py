@@ -30,12 +30,11 @@ import pyarrow.compute as pc
 
 from labkit import flowlogs
 from labkit.errors import LabError
+from labkit.flowlogs.s3_layout import PUBLISH_INTERVAL_S, object_key
 
-__all__ = ["BusyNetwork", "busy_network_table", "object_key", "simulate_busy_network"]
+__all__ = ["BusyNetwork", "busy_network_table", "simulate_busy_network"]
 
 VPC_BASE = (10 << 24) | (20 << 16)  # 10.20.0.0/16: apart from the lab's own two VPCs
-WINDOW_S = 300
-"""VPC Flow Logs publishes an S3 object per flow log every 5 minutes."""
 
 # Interface roles: share of the interfaces, subnet (third octet base), public or not.
 _ROLES = [("web", 0.30, 0, True), ("app", 0.28, 16, False), ("db", 0.10, 32, False),
@@ -70,18 +69,6 @@ class BusyNetwork:
         return (f"{self.records:,} records from {self.interfaces} interfaces on {self.day}: "
                 f"{self.objects} Parquet objects, {self.bytes_written / 1e6:.1f} MB, flow log "
                 f"{self.flow_log_id}, in {self.seconds:.1f} s ({self.records / self.seconds:,.0f} records/s)")
-
-
-def object_key(account_id: str, region: str, flow_log_id: str, window_start_s: int, body: bytes) -> str:
-    """Where VPC Flow Logs puts a Parquet object with Hive-compatible per-hour prefixes
-    (Amazon VPC User Guide, "Flow log files": ``AWSLogs/aws-account-id=.../aws-service=
-    vpcflowlogs/aws-region=.../year=/month=/day=/hour=/<account>_vpcflowlogs_<region>_<id>_
-    <yyyymmddThhmmZ>_<hash>.log.parquet``)."""
-    t = datetime.fromtimestamp(window_start_s, UTC)
-    digest = hashlib.md5(body, usedforsecurity=False).hexdigest()[:8]
-    return (f"AWSLogs/aws-account-id={account_id}/aws-service=vpcflowlogs/aws-region={region}/"
-            f"year={t:%Y}/month={t:%m}/day={t:%d}/hour={t:%H}/"
-            f"{account_id}_vpcflowlogs_{region}_{flow_log_id}_{t:%Y%m%dT%H%MZ}_{digest}.log.parquet")
 
 
 def busy_network_table(records: int, interfaces: int = 400, hours: int = 24, seed: int = 0,
@@ -121,7 +108,7 @@ def simulate_busy_network(lab, records: int = 1_000_000, interfaces: int = 400, 
     table = busy_network_table(records, interfaces, hours, seed, day, lab.account_id, lab.region)
     flow_log_id = "fl-" + hashlib.sha256(f"busy-{seed}".encode()).hexdigest()[:17]
     starts = table.column("start").to_numpy()
-    windows = starts // WINDOW_S
+    windows = starts // PUBLISH_INTERVAL_S
     edges = np.flatnonzero(np.diff(windows)) + 1
     bounds = np.concatenate([[0], edges, [len(starts)]])
     s3 = lab.client("s3")
@@ -130,7 +117,8 @@ def simulate_busy_network(lab, records: int = 1_000_000, interfaces: int = 400, 
     def deliver(lo_hi) -> tuple[int, int]:
         lo, hi = lo_hi
         body = flowlogs.parquet_object(table.slice(lo, hi - lo), flowlogs.LAB_FIELDS)
-        key = object_key(lab.account_id, lab.region, flow_log_id, int(windows[lo]) * WINDOW_S, body)
+        key = object_key(lab.account_id, lab.region, flow_log_id, int(starts[lo]), body,
+                         hive_compatible=True, per_hour=True, parquet=True)
         s3.put_object(Bucket=bucket, Key=key, Body=body)
         return hi - lo, len(body)
 
