@@ -21,12 +21,13 @@ from labkit.lab.build import BuildSteps
 from labkit.lab.locking import lab_lock
 from labkit.lab.offline_guard import watch_offline_endpoint
 from labkit.lab.tags import lab_tags
+from labkit.lab.visible import VisibleCalls
 
 OFFLINE_CREDENTIALS = {"aws_access_key_id": "offline", "aws_secret_access_key": "offline"}
 _RETRIES = Config(retries={"max_attempts": 8, "mode": "adaptive"}, connect_timeout=5)
 
 
-class Lab(BuildSteps):
+class Lab(BuildSteps, VisibleCalls):
     """One lab: its mode, its boto3 session, its tagged resources.
 
     The build verbs (``ensure_vpcs`` ... ``wait_for_records``) come from
