@@ -89,7 +89,7 @@ def check(call: Call, environ: dict) -> None:
     if shape is None:
         return
     if model.protocol == "json":
-        _check_json(shape, call.params)
+        _check_json(shape, call.params, _VALIDATION_CODE.get(call.service, "ValidationException"))
     else:
         _check_query(model.protocol, shape, call.params)
 
@@ -118,6 +118,12 @@ def _botocore():
 
 # ---- JSON protocol (CloudWatch Logs, SSM) ------------------------------------------------------
 
+# The error code a JSON service gives a member that breaks its model's constraints (null, length,
+# range, enum). CloudWatch Logs says InvalidParameterException, with the same "1 validation error
+# detected: ..." message ("PutLogEvents - Amazon CloudWatch Logs" lists it; e.g. 10,001 events is
+# "Member must have length less than or equal to 10000"); SSM says ValidationException.
+_VALIDATION_CODE = {"logs": "InvalidParameterException"}
+
 _JSON_TYPES = {
     "string": (str,), "blob": (str,), "boolean": (bool,), "structure": (dict,), "map": (dict,),
     "list": (list,), "integer": (int,), "long": (int,), "float": (int, float), "double": (int, float),
@@ -125,26 +131,26 @@ _JSON_TYPES = {
 }
 
 
-def _check_json(shape, value, path: str = "") -> None:
+def _check_json(shape, value, code: str, path: str = "") -> None:
     expected = _JSON_TYPES.get(shape.type_name, (object,))
     wrong_bool = isinstance(value, bool) and bool not in expected
     if value is None or not isinstance(value, expected) or wrong_bool:
         raise AwsError("SerializationException",
                        f"{path or 'the request'}: expected {shape.type_name}, got {type(value).__name__}")
-    _check_constraints(shape, value, path, "ValidationException")
+    _check_constraints(shape, value, path, code)
     if shape.type_name == "structure":
         for name in shape.required_members:
             if value.get(name) is None:
-                raise AwsError("ValidationException", _must_not_be_null(_join(path, name)))
+                raise AwsError(code, _must_not_be_null(_join(path, name)))
         for name, member in shape.members.items():
             if value.get(name) is not None:
-                _check_json(member, value[name], _join(path, name))
+                _check_json(member, value[name], code, _join(path, name))
     elif shape.type_name == "list":
-        for index, item in enumerate(value):
-            _check_json(shape.member, item, f"{path}.{index + 1}")
+        for index, item in enumerate(value):  # AWS names the n-th item 'list.n.member'
+            _check_json(shape.member, item, code, f"{path}.{index + 1}.member")
     elif shape.type_name == "map":
         for key, item in value.items():
-            _check_json(shape.value, item, f"{path}.{key}")
+            _check_json(shape.value, item, code, f"{path}.{key}")
 
 
 def _check_constraints(shape, value, path: str, code: str) -> None:

@@ -24,6 +24,7 @@ HOOK_MODULES = [
     "labkit.emulator.delivery",  # before logs_api: a read publishes the open windows, then answers
     "labkit.emulator.ssm_commands",
     "labkit.emulator.logs_api",
+    "labkit.emulator.query_definitions",
     "labkit.emulator.filters",
     "labkit.emulator.determinism",
 ]
