@@ -81,6 +81,16 @@ def test_parquet_object_has_aws_names_and_types():
     assert set(nodata.column("srcaddr").to_pylist()) == {"-"}  # strings: "-", as in text
 
 
+def test_parquet_object_is_gzip_compressed_and_deterministic():
+    """"Flow log files": "Data in Parquet format with Gzip compression"."""
+    df = sd.load()
+    data = fl.parquet_object(df, V5)
+    assert data == fl.parquet_object(df, V5)
+    meta = pq.ParquetFile(pa.BufferReader(data)).metadata
+    group = meta.row_group(0)
+    assert {group.column(c).compression for c in range(group.num_columns)} == {"GZIP"}
+
+
 def pc_equal(table: pa.Table, column: str, value: str) -> pa.Table:
     import pyarrow.compute as pc
 
