@@ -32,8 +32,11 @@ _model = None
 _parser = None
 
 
-def describe(region: str, operation: str) -> dict:
-    """One EC2 Describe call answered by moto in-process, parsed as boto3 would."""
+def describe(region: str, operation: str, params: dict[str, str] | None = None) -> dict:
+    """One EC2 Describe call answered by moto in-process, parsed as boto3 would.
+
+    ``params`` are query parameters on the wire (``{"Filter.1.Name": "tag:Name", ...}``).
+    """
     global _model, _parser
     import botocore.parsers
     import botocore.session
@@ -41,7 +44,7 @@ def describe(region: str, operation: str) -> dict:
     if _model is None:
         _model = botocore.session.get_session().get_service_model("ec2")
         _parser = botocore.parsers.create_parser("ec2")
-    body = urlencode({"Action": operation, "Version": "2016-11-15"}).encode()
+    body = urlencode({"Action": operation, "Version": "2016-11-15", **(params or {})}).encode()
     environ = {
         "REQUEST_METHOD": "POST",
         "PATH_INFO": "/",

@@ -23,6 +23,9 @@ HOOK_MODULES = [
     "labkit.emulator.flow_log_rules",
     "labkit.emulator.delivery",  # before logs_api: a read publishes the open windows, then answers
     "labkit.emulator.ssm_commands",
+    "labkit.emulator.ssm_history",
+    "labkit.emulator.ssm_nodes",
+    "labkit.emulator.iam_tags",
     "labkit.emulator.logs_api",
     "labkit.emulator.query_definitions",
     "labkit.emulator.filters",

@@ -303,6 +303,12 @@ def role_documents(arn: str) -> RoleDocuments | None:
     return RoleDocuments(role.assume_role_policy_document, tuple(docs))
 
 
+def instance_profile_tags(name: str) -> list[dict[str, str]] | None:
+    """An instance profile's tags ({"Key", "Value"} dicts), None when there is no such profile."""
+    found = next((p for p in _iam().instance_profiles.values() if p.name == name), None)
+    return None if found is None else [dict(tag) for tag in found.tags]
+
+
 # ---- CloudWatch Logs ----------------------------------------------------------------------
 
 
@@ -353,37 +359,3 @@ def put_s3_object(bucket: str, key: str, body: bytes) -> bool:
     except Exception:  # noqa: BLE001 - moto raises MissingBucket (and only that, for a plain put)
         return False
     return True
-
-
-# ---- SSM Run Command ----------------------------------------------------------------------
-
-
-def record_command(region: str, *, document: str, instance_ids: list[str], params: Mapping,
-                   status: str, error_count: int) -> dict:
-    """Keep a Run Command that our layer ran in moto's list; its ListCommands-shaped dict."""
-    command = _backend("ssm", region).send_command(
-        comment=params.get("Comment", ""),
-        document_name=document,
-        timeout_seconds=params.get("TimeoutSeconds") or 3600,
-        instance_ids=instance_ids,
-        max_concurrency=params.get("MaxConcurrency", "50"),
-        max_errors=params.get("MaxErrors", "0"),
-        notification_config=params.get("NotificationConfig"),
-        output_s3_bucket_name=params.get("OutputS3BucketName", ""),
-        output_s3_key_prefix=params.get("OutputS3KeyPrefix", ""),
-        output_s3_region=params.get("OutputS3Region", ""),
-        parameters=params.get("Parameters", {}),
-        service_role_arn=params.get("ServiceRoleArn", ""),
-        targets=[],
-    )
-    command.status = command.status_details = status
-    command.error_count = error_count
-    return command.response_object()
-
-
-def command_targets(region: str, command_id: str) -> list[str] | None:
-    """The instance ids of a command moto knows (sent to moto directly), else None."""
-    try:
-        return list(_backend("ssm", region).get_command_by_id(command_id).instance_ids)
-    except Exception:  # noqa: BLE001 - moto raises its own error for an unknown id
-        return None
