@@ -111,6 +111,55 @@ def test_nc_connects_to_a_listener_with_realistic_flags(lab):
     assert flags[(fx.ids["eni2"], "egress")] == 19  # SYN-ACK + FIN
 
 
+def test_dev_tcp_probe_the_security_group_drops_times_out(lab):
+    """The lab's probe: `timeout 3 bash -c '</dev/tcp/ADDR/PORT'` (bash(1) REDIRECTION: bash opens a TCP
+    connection for /dev/tcp/host/port). Dropped SYNs: timeout(1) kills bash and exits 124, silently."""
+    fx, topo = lab
+    res = _run(topo, fx, "timeout 3 bash -c '</dev/tcp/192.168.1.20/56121'")
+    assert (res.stdout, res.stderr, res.exit_code, res.duration_s) == ("", "", 124, 3.0)
+    (egress, ingress) = aggregate(res.drafts)
+    assert (egress.action, ingress.action, ingress.eni_id) == ("ACCEPT", "REJECT", fx.ids["eni2"])
+    assert ingress.dstport == 56121 and ingress.tcp_flags == 2
+    assert ingress.packets == 2  # SYN at 0 s, retried at 1 s; the next retry (3 s) is too late
+
+
+def test_dev_tcp_probe_to_a_closed_port_is_refused(lab):
+    """A closed port answers RST: bash 5.2 says "Connection refused" (connect, then the redirection)."""
+    fx, _ = lab
+    res = _run(_allow_tcp(fx, 8080), fx, "timeout 3 bash -c '</dev/tcp/192.168.1.20/8080'")
+    assert res.stderr == ("bash: connect: Connection refused\n"
+                          "bash: /dev/tcp/192.168.1.20/8080: Connection refused\n")
+    assert res.exit_code == 1 and res.duration_s < 0.1
+    rst = [d for d in aggregate(res.drafts) if d.srcaddr == IP2]
+    assert {(d.flow_direction, d.tcp_flags, d.action) for d in rst} == {
+        ("egress", 4, "ACCEPT"),
+        ("ingress", 4, "ACCEPT"),
+    }
+
+
+def test_dev_tcp_probe_connects_or_waits_for_the_kernel(lab):
+    fx, topo = lab
+    res = _run(_allow_tcp(fx, 22), fx, "timeout 3 bash -c '</dev/tcp/192.168.1.20/22' && echo open")
+    assert (res.stdout, res.stderr, res.exit_code) == ("open\n", "", 0)
+    res = _run(topo, fx, "bash -c '< /dev/tcp/192.168.1.20/56121'")  # no timeout: the kernel's SYN retries
+    assert res.stderr.endswith("bash: /dev/tcp/192.168.1.20/56121: Connection timed out\n")
+    assert (res.exit_code, res.duration_s) == (1, 127.0)
+    res = _run(topo, fx, "timeout 3 bash -c '</dev/tcp/nohost/80'")
+    assert res.stderr == ("bash: nohost: Name or service not known\n"
+                          "bash: /dev/tcp/nohost/80: Invalid argument\n")
+
+
+def test_bash_and_timeout_run_only_the_dev_tcp_probe(lab):
+    fx, topo = lab
+    assert find_unsupported("timeout 3 bash -c '</dev/tcp/10.0.1.10/22'") is None
+    for script in ("bash -c 'cat /etc/os-release'", "bash script.sh", "timeout 3 ping -c 1 10.0.1.10",
+                   "timeout -s KILL 3 bash -c '</dev/tcp/10.0.1.10/22'", "bash -c '</dev/udp/10.0.1.10/53'"):
+        exc = find_unsupported(script)
+        assert exc is not None and "/dev/tcp/ADDR/PORT" in str(exc), script
+        res = _run(topo, fx, script)
+        assert res.exit_code == 2 and "labkit emulator:" in res.stderr and not res.drafts
+
+
 def test_curl_to_a_web_server_and_timeouts(lab):
     fx, topo = lab
     web = _allow_tcp(fx, 80, listening={fx.ids["i2"]: {22, 80}})

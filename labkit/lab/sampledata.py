@@ -153,8 +153,8 @@ def build_records(seed: int = SEED) -> list[dict]:
             recs += _flow(a, b, w, offset=rng.randint(0, 3), **kw)  # echo request
             recs += _flow(b, a, w, offset=rng.randint(0, 3), **kw)  # echo reply
 
-    # TCP probe (nc -z) from instance 1 to instance 2 port 56121: the SYNs leave VPC 1
-    # (egress ACCEPT) and VPC 2's security group drops them (one REJECT on ingress).
+    # TCP probe (bash's /dev/tcp under `timeout 3`) from instance 1 to instance 2 port 56121: the SYNs
+    # leave VPC 1 (egress ACCEPT) and VPC 2's security group drops them (one REJECT on ingress).
     probe = {
         "srcport": 49152 + rng.randint(0, 16383),
         "dstport": PROBE_PORT,
@@ -166,7 +166,7 @@ def build_records(seed: int = SEED) -> list[dict]:
     }
     recs += _flow(VPC1, VPC2, 20, action_in="REJECT", **probe)
 
-    # Internet scans of the public addresses: random sources, random TCP ports, refused.
+    # Internet scans of the public addresses: random sources, random TCP ports, dropped (REJECT).
     common_ports = [22, 23, 80, 443, 445, 1433, 3389, 5900, 8080, 8443]
     skip = {(VPC2, 33), (VPC2, 34), (VPC1, 47)}  # SKIPDATA windows
     for host in HOSTS:

@@ -2,11 +2,12 @@
 
 ``run_shell_script(topology, instance_id, script, rng)`` runs an
 ``AWS-RunShellScript`` body line by line and returns what the instance would
-print (Amazon Linux 2023: iputils ping, nmap-ncat 7.93, curl 8) together with
-the flow drafts its packets leave. Supported:
+print (Amazon Linux 2023: iputils ping, nmap-ncat 7.93, curl 8, bash 5.2, coreutils
+timeout) together with the flow drafts its packets leave. Supported:
 
     ping -c N [-W S] [-w S] [-q] ADDR
     nc -z [-v] [-w S] ADDR PORT
+    [timeout S] bash -c '</dev/tcp/ADDR/PORT'
     curl [-s] [-S] [-m S] [--connect-timeout S] [-o /dev/null] [-I] http://ADDR[:PORT]/...
     echo ..., hostname [-I], true, false, sleep N
 
@@ -29,7 +30,7 @@ from labkit.netmodel.topology import Eni, Topology
 from labkit.netmodel.traffic import FlowDraft
 
 SUPPORTED = (
-    "ping -c N [-W S] ADDR; nc -z [-v] [-w S] ADDR PORT; "
+    "ping -c N [-W S] ADDR; nc -z [-v] [-w S] ADDR PORT; [timeout S] bash -c '</dev/tcp/ADDR/PORT'; "
     "curl [-s] [-m S] [--connect-timeout S] http://ADDR[:PORT]/; "
     "echo; hostname; true; false; sleep N"
 )
@@ -38,6 +39,10 @@ NCAT_VERSION = "Ncat: Version 7.93 ( https://nmap.org/ncat )"
 NCAT_DEFAULT_TIMEOUT_S = 10.0
 PING_LINGER_S = 10.0  # iputils waits this long for a reply after the last probe (no -W)
 KERNEL_CONNECT_TIMEOUT_S = 127.0  # tcp_syn_retries=6: 1+2+4+8+16+32+64 s
+TIMEOUT_EXIT_CODE = 124  # coreutils timeout(1): "124 if COMMAND times out"
+# Bash opens a TCP connection for a redirection from /dev/tcp/HOST/PORT (bash(1), REDIRECTION);
+# with no command after it, bash connects and closes at once: a port probe.
+_DEV_TCP = re.compile(r"\s*<\s*/dev/tcp/([^/\s]+)/(\d+)\s*")
 
 
 class UnsupportedCommand(Exception):
@@ -204,8 +209,26 @@ def _parse_curl(args: list[str]) -> dict:
     }
 
 
-_PARSERS = {"ping": _parse_ping, "nc": _parse_nc, "ncat": _parse_nc, "curl": _parse_curl}
-_COMMANDS = {"ping", "nc", "ncat", "curl", "echo", "hostname", "true", "false", "sleep"}
+def _parse_bash(args: list[str]) -> dict:
+    if len(args) != 2 or args[0] != "-c":
+        raise ValueError("only bash -c '</dev/tcp/ADDR/PORT' (a TCP port probe) is supported")
+    probe = _DEV_TCP.fullmatch(args[1])
+    if not probe:
+        raise ValueError("the only bash -c script supported is '</dev/tcp/ADDR/PORT' (a TCP port probe)")
+    return {"dst": probe.group(1), "port": int(probe.group(2))}
+
+
+def _parse_timeout(args: list[str]) -> dict:
+    if len(args) < 2 or args[0].startswith("-"):
+        raise ValueError("only `timeout S bash -c '</dev/tcp/ADDR/PORT'` is supported (no options)")
+    if args[1] != "bash":
+        raise ValueError("timeout runs only bash -c '</dev/tcp/ADDR/PORT' here")
+    return {"limit": _seconds(args[0]), **_parse_bash(args[2:])}
+
+
+_PARSERS = {"ping": _parse_ping, "nc": _parse_nc, "ncat": _parse_nc, "curl": _parse_curl,
+            "bash": _parse_bash, "timeout": _parse_timeout}
+_COMMANDS = {"ping", "nc", "ncat", "curl", "bash", "timeout", "echo", "hostname", "true", "false", "sleep"}
 
 
 # ---- running --------------------------------------------------------------------------
@@ -287,6 +310,10 @@ def _run_one(
         return _ping(*ctx, **_parse_ping(args))
     if name in ("nc", "ncat"):
         return _nc(*ctx, **_parse_nc(args))
+    if name == "bash":
+        return _dev_tcp(*ctx, limit=None, **_parse_bash(args))
+    if name == "timeout":
+        return _dev_tcp(*ctx, **_parse_timeout(args))
     return _curl(*ctx, **_parse_curl(args))
 
 
@@ -368,6 +395,32 @@ def _nc(topology, eni, rng, start_s, *, verbose, timeout, dst, port) -> _Out:
     if outcome.status == "refused":
         return _Out("", head + "Ncat: Connection refused.\n", 1, outcome.elapsed_s, drafts)
     return _Out("", head + "Ncat: TIMEOUT.\n", 1, timeout, drafts)
+
+
+def _dev_tcp(topology, eni, rng, start_s, *, limit, dst, port) -> _Out:
+    """``[timeout LIMIT] bash -c '</dev/tcp/DST/PORT'``, as bash 5.2 and coreutils report it.
+
+    Connected: exit 0, silent. A TCP RST (the port is closed): bash prints ``Connection refused``
+    twice (the connect, then the redirection) and exits 1. No answer (a security group or network
+    ACL dropped the SYN): ``timeout`` kills bash after LIMIT seconds and exits 124, silent; without
+    ``timeout``, the kernel gives up after its SYN retries and bash says ``Connection timed out``.
+    """
+    device = f"/dev/tcp/{dst}/{port}"
+    ip = _resolve(topology, dst)
+    if ip is None:
+        return _Out(stderr=f"bash: {dst}: Name or service not known\nbash: {device}: Invalid argument\n",
+                    code=1)
+    wait_s = min(limit, KERNEL_CONNECT_TIMEOUT_S) if limit else KERNEL_CONNECT_TIMEOUT_S
+    outcome, drafts = traffic.tcp_connect(topology, eni, ip, port, wait_s, rng=rng, start_s=start_s)
+    if outcome.status == "connected":
+        return _Out("", "", 0, outcome.elapsed_s, drafts)
+    if outcome.status == "refused":
+        err = f"bash: connect: Connection refused\nbash: {device}: Connection refused\n"
+        return _Out("", err, 1, outcome.elapsed_s, drafts)
+    if limit and limit <= KERNEL_CONNECT_TIMEOUT_S:
+        return _Out("", "", TIMEOUT_EXIT_CODE, limit, drafts)
+    err = f"bash: connect: Connection timed out\nbash: {device}: Connection timed out\n"
+    return _Out("", err, 1, KERNEL_CONNECT_TIMEOUT_S, drafts)
 
 
 def _curl(

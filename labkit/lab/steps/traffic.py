@@ -12,6 +12,7 @@ from labkit.lab.steps.instances import ensure_instances
 from labkit.lab.steps.once import once_per_build
 from labkit.lab.steps.peering import ensure_peering
 from labkit.lab.wait import Pace, Pending, wait_until
+from labkit.netmodel.shell import TIMEOUT_EXIT_CODE
 
 # On AWS records reach CloudWatch Logs 5-10 minutes after the traffic; the emulator delivers at once.
 RECORDS_PACE = Pace(timeout_s=30, interval_s=0.1, live_timeout_s=900, live_interval_s=10)
@@ -26,18 +27,28 @@ class StandardTraffic:
     probe: CommandResult
 
 
+def probe_command(address: str, port: int, seconds: int = 3) -> str:
+    """A TCP port probe with what a default Amazon Linux 2023 surely has: bash's /dev/tcp and timeout.
+
+    (``nc`` may be missing from the AMI.) Exit 0: connected; 1 with "Connection refused": a TCP RST
+    answered; 124: no answer within ``seconds`` (the SYN was dropped).
+    """
+    return f"timeout {seconds} bash -c '</dev/tcp/{address}/{port}'"
+
+
 def send_standard_traffic(lab) -> StandardTraffic:
-    """Ping across the peering both ways, and a TCP probe the security group refuses."""
+    """Ping across the peering both ways, and a TCP probe whose SYNs the security group drops."""
     instances = ensure_instances(lab, quiet=True)
     one, two = instances.instance1, instances.instance2
     traffic = StandardTraffic(
         run_command(lab, one.id, f"ping -c 4 {two.private_ip}"),
         run_command(lab, two.id, f"ping -c 4 {one.private_ip}"),
-        run_command(lab, one.id, f"nc -z -v -w 3 {two.private_ip} {PROBE_PORT}"),
+        run_command(lab, one.id, probe_command(two.private_ip, PROBE_PORT)),
     )
     check(traffic.ping_1_to_2.exit_code == 0, f"ping from {one.id} failed:\n{traffic.ping_1_to_2}")
     check(traffic.ping_2_to_1.exit_code == 0, f"ping from {two.id} failed:\n{traffic.ping_2_to_1}")
-    check(traffic.probe.exit_code != 0, f"the probe to port {PROBE_PORT} was not refused")
+    check(traffic.probe.exit_code == TIMEOUT_EXIT_CODE,
+          f"the probe to port {PROBE_PORT} should time out (the security group drops it):\n{traffic.probe}")
     return traffic
 
 
