@@ -80,3 +80,44 @@ def test_a_dead_shared_emulator_says_to_open_the_lab_again(monkeypatch):
     message = emulator_gone_message("http://127.0.0.1:40000")
     assert "run open_lab() again (it starts a new one), or `labkit emulator start`" in message
     assert "open_lab(step=N) rebuilds the lab" in message
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "eu-west-2", "us-gov-west-1", "cn-north-1",
+                                    "eu-isoe-west-1"])
+def test_region_names_shaped_like_botocores_partitions_are_accepted(region, monkeypatch):
+    """The shapes of botocore's partitions.json regionRegex (us-gov-west-1, cn-north-1, eu-isoe-west-1...)."""
+    monkeypatch.setenv("LABKIT_REGION", region)
+    assert config.resolve_region(None, "us-east-1") == (region, "LABKIT_REGION=")
+
+
+@pytest.mark.parametrize(("value", "says"), [
+    ("us-east-x", "'us-east-x' is not a region name: a region looks like us-east-1"),
+    ("", "'' is empty: a region looks like us-east-1"),
+    ("US-EAST-1", "region names are lowercase, use 'us-east-1'"),
+])
+def test_a_bad_labkit_region_names_the_variable_its_value_and_the_shape(value, says, monkeypatch):
+    monkeypatch.setenv("LABKIT_REGION", value)
+    with pytest.raises(LabError) as error:
+        config.resolve_region(None, "us-east-1")
+    message = str(error.value)
+    assert message.startswith(f"LABKIT_REGION={value!r}") and says in message
+    assert "unset it to use the default" in message
+
+
+def test_a_bad_region_argument_is_named_as_the_argument(monkeypatch):
+    monkeypatch.setenv("LABKIT_REGION", "eu-west-1")  # the argument wins, and is the one reported
+    with pytest.raises(LabError, match=r"^region='useast1' is not a region name: a region looks like"):
+        open_lab(region="useast1")
+
+
+def test_open_lab_refuses_a_bad_labkit_region_before_it_starts_anything(monkeypatch):
+    monkeypatch.setenv("LABKIT_ENDPOINT", "http://127.0.0.1:9")  # never reached: the region is checked first
+    monkeypatch.setenv("LABKIT_REGION", "us-east-x")
+    with pytest.raises(LabError, match=r"^LABKIT_REGION='us-east-x' is not a region name"):
+        open_lab()
+
+
+def test_a_well_formed_unknown_region_says_where_it_came_from(fresh_emulator, monkeypatch):
+    monkeypatch.setenv("LABKIT_REGION", "us-middle-7")
+    with pytest.raises(LabError, match=r"unknown region 'us-middle-7' \(from LABKIT_REGION='us-middle-7'\)"):
+        open_lab()

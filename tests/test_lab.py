@@ -108,7 +108,8 @@ def test_cli_reports_errors_in_one_line_without_traceback(monkeypatch):
 def test_diagram_shows_the_real_topology(fresh_emulator):
     lab = open_lab(step=4, quiet=True)
     diagram = lab.diagram()
-    assert "2 VPCs, 2 subnets, 2 instances, 2 internet gateways, 1 peering(s)" in repr(diagram)
+    summary = "2 VPCs, 2 subnets, 2 instances, 2 internet gateways, 1 peering connection, 6 routes"
+    assert summary in repr(diagram)
     text = diagram._repr_markdown_()
     assert text.startswith("```mermaid\nflowchart LR")
     assert "10.0.1.10" in text and "192.168.1.10" in text and "active" in text
@@ -126,6 +127,59 @@ def test_bringing_the_lab_to_a_step_runs_each_earlier_step_once(fresh_emulator):
     calls.clear()
     lab.ensure_flow_logs(quiet=True)  # alone, outside a build, a step ensures what it needs again
     assert calls == ["DescribeVpcs", "DescribeVpcs"]
+
+
+@pytest.mark.parametrize(("step", "says"), [
+    ("7", r"step='7' is text: write it without quotes, open_lab\(step=7\)"),
+    ("seven", r"step='seven' is text, not a number; step is a whole number from 0 to 7"),
+    (-1, r"there is no step -1; step is a whole number from 0 to 7: 0 opens the lab as it is"),
+    (12, r"there is no step 12; .*notebooks after 07 use step=7"),
+    (7.5, r"step=7.5 is not a whole number; step is a whole number from 0 to 7"),
+    (True, r"step=True is not a whole number"),
+])
+def test_a_step_that_is_no_step_says_what_is_accepted(step, says, monkeypatch):
+    monkeypatch.setenv("LABKIT_ENDPOINT", "http://127.0.0.1:9")  # never reached: the step is checked first
+    with pytest.raises(LabError, match=says):
+        open_lab(step=step)
+
+
+def test_the_banner_says_in_words_what_the_lab_holds(fresh_emulator, capsys):
+    open_lab()
+    assert capsys.readouterr().out.rstrip().endswith("; nothing built yet (or torn down)")
+    lab = open_lab(step=2)
+    assert capsys.readouterr().out.rstrip().endswith("; built through notebook 02")
+    open_lab()
+    owned = len(lab.inventory())
+    assert capsys.readouterr().out.rstrip().endswith(
+        f"; opened as it is: {owned} resources of this lab exist (lab.inventory() lists them)")
+    report = lab.teardown(progress=False)
+    assert repr(report).startswith(f"deleted {owned} resources (") and " round" in repr(report)
+    assert repr(report).split("\n")[0].endswith("; the lab is torn down")
+    assert lab.step == 0
+    assert repr(lab.teardown(progress=False)) == (
+        "nothing to delete: the lab owns nothing (never built, or torn down already)")
+
+
+def test_teardown_in_rounds_says_why_it_took_more_than_one(fresh_emulator):
+    lab = open_lab(step=2, quiet=True)
+    report = teardown(lab, progress=False, order=list(reversed(ORDER)))
+    first = repr(report).split("\n")[0]
+    assert f"({report.passes} rounds): AWS refused some deletes until what depended on them was gone" in first
+
+
+def test_a_lab_error_in_ipython_is_one_line_with_what_to_do(capsys):
+    """IPython shows an exception's ``_render_traceback_()`` instead of its traceback (IPython's
+    InteractiveShell.showtraceback): a LabError is one line, even when raised while handling another."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    result = shell.run_cell("from labkit import open_lab\nopen_lab(step='7')")
+    assert isinstance(result.error_in_exec, LabError)
+    out = capsys.readouterr().out
+    assert out == "LabError: step='7' is text: write it without quotes, open_lab(step=7)\n"
+    shell.run_cell("from labkit import LabError\ntry:\n    1/0\nexcept ZeroDivisionError:\n"
+                   "    raise LabError('what went wrong: what to do')")
+    assert capsys.readouterr().out == "LabError: what went wrong: what to do\n"
 
 
 # The one wait helper, on a fake clock: sleeping only moves the clock.

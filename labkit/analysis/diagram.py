@@ -65,5 +65,5 @@ def topology_diagram(lab) -> Diagram:
     routes = sum(len(t["Routes"]) for t in tables)
     summary = (f"Topology of {lab.name!r}: {len(vpcs)} VPCs, {len(subnets)} subnets, "
                f"{len(instances)} instances, {len(igws)} internet gateways, "
-               f"{len(peerings)} peering(s), {routes} routes")
+               f"{len(peerings)} peering connection{'' if len(peerings) == 1 else 's'}, {routes} routes")
     return Diagram("\n".join(lines), summary)

@@ -32,6 +32,11 @@ DEFAULT_OFFLINE_REGION = "us-east-1"
 RESERVED_PREFIXES = ("aws", "amazon", "amzn", "sthree", "xn--")
 RESERVED_NAMES = ("service-role",)
 
+# What a region name looks like: botocore's partitions.json gives each partition a regionRegex such as
+# ^(us|eu|ap|sa|ca|me|af|il|mx)\-\w+\-\d+$ or ^us\-gov\-\w+\-\d+$; AWS's region codes are lowercase.
+REGION_SHAPE = re.compile(r"[a-z]+(-[a-z]+)+-\d+")
+REGION_EXAMPLE = "a region looks like us-east-1 or eu-west-2 (lowercase words and hyphens, a number last)"
+
 
 def resolve_mode(mode: str | None) -> str:
     chosen = (mode or os.environ.get("LABKIT_MODE") or "offline").strip().lower()
@@ -55,6 +60,43 @@ def resolve_lab_name(name: str | None) -> str:
             f"{', '.join(RESERVED_NAMES)} are refused; choose another, e.g. 'my-{chosen}'"
         )
     return chosen
+
+
+def resolve_region(region: str | None, fallback: str | None) -> tuple[str | None, str]:
+    """The region and where it came from: ``region=``, else ``LABKIT_REGION``, else ``fallback``.
+
+    A name that cannot be a region (``us-east-x``, ``US-EAST-1``, an empty LABKIT_REGION) raises a
+    :class:`LabError` that names the setting, its value and what a region looks like.
+    """
+    if region is not None:
+        return _region_name(region, "region="), "region="
+    if "LABKIT_REGION" in os.environ:
+        return _region_name(os.environ["LABKIT_REGION"], "LABKIT_REGION="), "LABKIT_REGION="
+    return fallback, "default"
+
+
+def check_known_region(session, region: str, source: str) -> None:
+    """Refuse a well-formed name that is no region the session's botocore knows for EC2."""
+    known = session.get_available_regions("ec2")
+    if region not in known:
+        where = "" if source == "default" else f" (from {source}{region!r})"
+        raise LabError(f"unknown region {region!r}{where}: use one of {', '.join(sorted(known)[:6])}, ...")
+
+
+def _region_name(value: str, source: str) -> str:
+    name = value.strip()
+    if REGION_SHAPE.fullmatch(name):
+        return name
+    if not name:
+        problem = f"{source}{value!r} is empty: {REGION_EXAMPLE}"
+    elif REGION_SHAPE.fullmatch(name.lower()):
+        problem = f"{source}{value!r} is not a region name: region names are lowercase, use {name.lower()!r}"
+    else:
+        problem = f"{source}{value!r} is not a region name: {REGION_EXAMPLE}"
+    if source == "LABKIT_REGION=":
+        problem += ("; fix LABKIT_REGION, or unset it to use the default "
+                    "(us-east-1 offline, your AWS profile's region live)")
+    raise LabError(problem)
 
 
 def env(name: str) -> str | None:

@@ -9,6 +9,7 @@ each finds its resources by tag or creates them, so nothing is duplicated.
 from __future__ import annotations
 
 import functools
+import numbers
 
 import boto3
 from botocore.config import Config
@@ -76,8 +77,7 @@ class Lab(BuildSteps, VisibleCalls):
         """Run the ensure functions of steps 1..step (each finds or creates)."""
         from labkit.lab.steps import STEPS, build_to
 
-        if step not in range(0, max(STEPS) + 1):
-            raise LabError(f"step must be between 0 and {max(STEPS)}, not {step}")
+        step = checked_step(step)
         if step:
             self.require_write(f"bringing the lab to step {step}")
         with lab_lock(self.name):  # another kernel building this lab waits, then finds, never duplicates
@@ -92,7 +92,10 @@ class Lab(BuildSteps, VisibleCalls):
         """
         from labkit.lab.teardown import teardown
 
-        return teardown(self, progress=progress, dry_run=dry_run)
+        report = teardown(self, progress=progress, dry_run=dry_run)
+        if not dry_run and not report.left:
+            self.step = 0  # nothing is built any more: a later open_lab(step=N) builds again
+        return report
 
     def inventory(self):
         """What the lab owns right now, as a DataFrame (kind, id, name)."""
@@ -215,6 +218,24 @@ class Lab(BuildSteps, VisibleCalls):
         return fix_fault(self)
 
 
+def checked_step(step) -> int:
+    """``step`` as an int if it names a build state (0..7), else a LabError that says what is accepted."""
+    from labkit.lab.steps import STEPS
+
+    last = max(STEPS)
+    accepted = (f"step is a whole number from 0 to {last}: 0 opens the lab as it is, N builds what notebooks "
+                f"01..N create (notebook N+1 opens with step=N; notebooks after 0{last} use step={last})")
+    if isinstance(step, str):
+        if step.strip().isdigit() and int(step) <= last:
+            raise LabError(f"step={step!r} is text: write it without quotes, open_lab(step={int(step)})")
+        raise LabError(f"step={step!r} is text, not a number; {accepted}")
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral):
+        raise LabError(f"step={step!r} is not a whole number; {accepted}")
+    if not 0 <= step <= last:
+        raise LabError(f"there is no step {step}; {accepted}")
+    return int(step)
+
+
 def open_lab(step: int = 0, *, mode: str | None = None, lab: str | None = None,
              region: str | None = None, confirm_account: str | None = None,
              session: boto3.Session | None = None, quiet: bool = False) -> Lab:
@@ -239,6 +260,7 @@ def open_lab(step: int = 0, *, mode: str | None = None, lab: str | None = None,
     header); ``quiet=True`` prints nothing, except that an unconfirmed live lab always shows its
     account. Raises :class:`~labkit.errors.LabError` with what to fix when it cannot open.
     """
+    step = checked_step(step)  # before anything starts: a typo costs no emulator start
     chosen_mode = config.resolve_mode(mode)
     name = config.resolve_lab_name(lab)
     if chosen_mode == "replay":
@@ -255,14 +277,8 @@ def open_lab(step: int = 0, *, mode: str | None = None, lab: str | None = None,
     return the_lab
 
 
-def _check_region(session: boto3.Session, region: str) -> None:
-    known = session.get_available_regions("ec2")
-    if region not in known:
-        raise LabError(f"unknown region {region!r}: use one of {', '.join(sorted(known)[:6])}, ...")
-
-
 def _open_offline(name: str, region: str | None, session: boto3.Session | None) -> Lab:
-    region = region or config.env("LABKIT_REGION") or config.DEFAULT_OFFLINE_REGION
+    region, source = config.resolve_region(region, config.DEFAULT_OFFLINE_REGION)
     endpoint = config.env("LABKIT_ENDPOINT")
     if endpoint:
         if emulator_process.health(endpoint) is None:
@@ -274,7 +290,7 @@ def _open_offline(name: str, region: str | None, session: boto3.Session | None) 
     else:
         endpoint = emulator_process.start().endpoint
     session = session or boto3.Session(region_name=region, **OFFLINE_CREDENTIALS)
-    _check_region(session, region)
+    config.check_known_region(session, region, source)
     return Lab(mode="offline", name=name, region=region, session=session,
                endpoint_url=endpoint, account_id=names.OFFLINE_ACCOUNT_ID)
 
@@ -287,11 +303,11 @@ def _open_live(name, region, confirm_account, session, quiet) -> Lab:
         session = session or boto3.Session(profile_name=profile)
     except Exception as error:  # botocore's ProfileNotFound and friends
         raise LabError(f"live mode: cannot use AWS profile {profile!r}: {error}") from None
-    region = region or config.env("LABKIT_REGION") or session.region_name
+    region, source = config.resolve_region(region, session.region_name)
     if not region:
         raise LabError("live mode: no region set: pass region=... or set LABKIT_REGION "
                        "(or a region in your AWS profile)")
-    _check_region(session, region)
+    config.check_known_region(session, region, source)
     try:
         identity = session.client("sts", region_name=region).get_caller_identity()
     except NoCredentialsError:
@@ -318,4 +334,18 @@ def _open_live(name, region, confirm_account, session, quiet) -> Lab:
 
 def _banner(lab: Lab) -> str:
     where = f"emulator {lab.endpoint_url}" if lab.mode == "offline" else f"account {lab.account_id}"
-    return f"Lab {lab.name!r}: {lab.mode}, {where}, region {lab.region}, at step {lab.step}"
+    return f"Lab {lab.name!r}: {lab.mode}, {where}, region {lab.region}; {_built(lab)}"
+
+
+def _built(lab: Lab) -> str:
+    """What the lab holds, in words: a step number alone says nothing after open_lab() or a teardown."""
+    if lab.step:
+        return f"built through notebook {lab.step:02d}"
+    from labkit.lab.inventory import survey
+
+    owned = len(survey(lab).owned)
+    if not owned:
+        return "nothing built yet (or torn down)"
+    if owned == 1:
+        return "opened as it is: 1 resource of this lab exists (lab.inventory() lists it)"
+    return f"opened as it is: {owned} resources of this lab exist (lab.inventory() lists them)"

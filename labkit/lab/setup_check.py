@@ -6,6 +6,7 @@ import importlib.metadata as metadata
 import sys
 from dataclasses import dataclass
 
+from labkit.errors import LabError
 from labkit.lab import config
 
 
@@ -56,7 +57,12 @@ def check_setup(mode: str | None = None) -> SetupReport:
         return SetupReport([*checks, Check("mode", False, str(error))])
     checks.append(Check("mode", True, chosen + ("" if chosen != "offline" else " (default)")))
     if chosen == "offline":
-        checks.append(_check_emulator())
+        import boto3
+
+        from labkit.lab.lab import OFFLINE_CREDENTIALS
+
+        offline = boto3.Session(region_name=config.DEFAULT_OFFLINE_REGION, **OFFLINE_CREDENTIALS)
+        checks += [_check_region(offline, config.DEFAULT_OFFLINE_REGION)[0], _check_emulator()]
     elif chosen == "live":
         checks += _check_live()
     else:
@@ -80,19 +86,36 @@ def _check_emulator() -> Check:
     return Check("emulator", True, f"answers at {info.endpoint}")
 
 
+def _check_region(session, fallback: str | None) -> tuple[Check, str | None]:
+    """LABKIT_REGION (else ``fallback``) is a region name that botocore knows; the region if it is."""
+    try:
+        region, source = config.resolve_region(None, fallback)
+        if not region:
+            return Check("region", False, "not set: set LABKIT_REGION or a region in your AWS profile"), None
+        config.check_known_region(session, region, source)
+    except LabError as error:
+        return Check("region", False, str(error)), None
+    return Check("region", True, region + (" (LABKIT_REGION)" if source == "LABKIT_REGION=" else "")), region
+
+
 def _check_live() -> list[Check]:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
-    session = boto3.Session(profile_name=config.env("LABKIT_PROFILE"))
-    region = config.env("LABKIT_REGION") or session.region_name
-    checks = [Check("region", bool(region) and region in session.get_available_regions("ec2"),
-                    region or "not set: set LABKIT_REGION or a region in your AWS profile")]
+    profile = config.env("LABKIT_PROFILE")
+    try:
+        session = boto3.Session(profile_name=profile)
+    except BotoCoreError as error:  # ProfileNotFound
+        return [Check("profile", False, f"LABKIT_PROFILE={profile}: {error}")]
+    region_check, region = _check_region(session, session.region_name)
+    checks = [region_check]
     if session.get_credentials() is None:
         return [*checks, Check("credentials", False,
                                "none found: run `aws configure` or `aws sso login`")]
     try:
-        account = session.client("sts", region_name=region).get_caller_identity()["Account"]
+        # STS answers in every region: the credentials are checked even when the region is not usable.
+        sts = session.client("sts", region_name=region or config.DEFAULT_OFFLINE_REGION)
+        account = sts.get_caller_identity()["Account"]
     except (BotoCoreError, ClientError) as error:
         return [*checks, Check("credentials", False, f"rejected by AWS: {error}")]
     confirmed = config.env("LABKIT_CONFIRM_ACCOUNT") == account

@@ -49,11 +49,26 @@ class TeardownReport:
             lines = [f"dry run: would delete {len(self.planned)} resources; nothing was deleted"]
             lines += [f"  would delete: {_describe(o)}" for o in self.planned]
         else:
-            lines = [f"deleted {len(self.deleted)} resources in {self.passes} passes; "
-                     f"{len(self.left)} left"]
+            lines = [_summary(len(self.deleted), self.passes, len(self.left))]
             lines += [f"  left: {o.kind} {o.id}: {why}" for o, why in self.left]
         lines += [f"  left alone: {_describe(f.item)}: {f.why}" for f in self.left_alone]
         return "\n".join(lines)
+
+
+def _summary(deleted: int, rounds: int, left: int) -> str:
+    """One sentence in plain words: "deleted 23 resources (2 rounds); the lab is torn down"."""
+    if not deleted and not left:
+        return "nothing to delete: the lab owns nothing (never built, or torn down already)"
+    what = f"deleted {_plural(deleted, 'resource')} ({_plural(rounds, 'round')})"
+    if rounds > 1:
+        what += ": AWS refused some deletes until what depended on them was gone"
+    if left:
+        return f"{what}; {left} could not be deleted (below): run lab.teardown() again or delete them by hand"
+    return f"{what}; the lab is torn down"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def _describe(item: Owned) -> str:
