@@ -123,6 +123,15 @@ def test_cloudwatch_events_bad_message():
         False, True]
 
 
+def test_event_without_message_is_a_bad_line():
+    ev = _events()
+    del ev[1]["message"]
+    with pytest.raises(fl.FlowLogParseError, match="line 2: the event has no message"):
+        fl.read(ev)
+    df = fl.read(ev, on_error="collect")
+    assert len(df) == 2 and df.attrs["bad_lines"][0]["source"] == "<events>#eni-0abc1d2e3f4a5b6c7-all"
+
+
 def test_cloudwatch_export_file_with_format(tmp_path):
     fmt = "${srcaddr} ${action} ${log-status}"
     doc = {

@@ -461,6 +461,13 @@ def _read_cwl_events(
         line_numbers = np.arange(1, len(arr) + 1, dtype=np.int64)
     fields = list(fields or ctx.fields_or())
     parsed = parse_lines(messages, fields, source, line_numbers=line_numbers, headers=False)
+    if messages.null_count:  # parse_lines takes a null line for a blank one: never drop it silently
+        missing = np.flatnonzero(messages.is_null().to_numpy(zero_copy_only=False))
+        parsed.bad.extend(
+            {"source": source, "line": int(line_numbers[i]), "reason": "the event has no message", "text": ""}
+            for i in missing
+        )
+        parsed.bad.sort(key=lambda b: b["line"])
     ctx.check_version(parsed.table, fields, source, lambda r: int(line_numbers[parsed.kept[r]]))
     kept = pa.array(parsed.kept, pa.int64())
     streams = arr.field("logStreamName")
