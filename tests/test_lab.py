@@ -258,3 +258,14 @@ def test_a_check_that_raises_ends_the_wait_at_once():
         wait_until(failed, mode="offline", pace=Pace(10, 1), what="w", advice="-", progress=False,
                    clock=clock, sleep=clock.sleep)
     assert clock.sleeps == []
+
+
+def test_the_cost_estimate_counts_the_root_volumes_and_says_it_is_an_estimate():
+    """Amazon EBS pricing (aws.amazon.com/ebs/pricing): gp3 storage per GB-month, 730 hours a month; the
+    AL2023 AMI maps an 8 GiB gp3 root volume per instance."""
+    from labkit.lab.cost import estimate
+
+    shown = str(estimate())
+    assert "EBS gp3 root volume, 8 GiB (x2): $0.0018/h" in shown  # 2 * 8 GiB * $0.08 / 730 h
+    assert "an estimate from us-east-1 list prices" in shown
+    assert estimate().hourly_usd == pytest.approx(2 * 0.0104 + 2 * 0.005 + 16 * 0.08 / 730 + 0.01 * 0.505)
