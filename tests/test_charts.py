@@ -221,7 +221,7 @@ def test_traffic_over_time(records):
     fig = charts.traffic_over_time(records, freq="1min")
     (ax,) = fig.axes
     assert ax.get_title() == "Traffic over time (records per 1min)"
-    assert ax.get_xlabel() == "start of the aggregation window (UTC)"
+    assert ax.get_xlabel() == "record start: its first packet (UTC)"
     assert ax.get_ylabel() == "records per 1min"
     assert legend_texts(ax) == ["ACCEPT", "REJECT"]
     heights = sum(p.get_height() for p in ax.patches)
@@ -377,3 +377,80 @@ def test_pie_gives_highlighted_rejected_port_its_own_slice():
     highlighted = legend(charts.accept_reject_pie(df, top_n=1, highlight_ports=[rare]))
     assert not any(f" {rare} " in t or t.endswith(f" {rare}") for t in plain)
     assert any(f" {rare}" in t for t in highlighted)
+
+
+# ---- each flow once, and the guide's pie ----------------------------------------------------------
+# AWS, "Flow log record examples" (https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-records-examples.html):
+# each interface records its own side, so traffic between two instances is in both interfaces' logs;
+# a security group that refuses a connection leaves one REJECT, on the receiver.
+
+
+def test_each_flow_once_keeps_one_interfaces_view_of_a_flow_both_recorded(records):
+    flows = charts.each_flow_once(records)
+    ping = flows[(flows["protocol_name"] == "ICMP") & (flows["dstaddr"] == "192.168.1.20")]
+    sent = records[(records["interface_id"] == ENI_A) & (records["protocol"] == 1)]
+    assert len(ping) == 1 and ping["interfaces"].item() == 2
+    assert ping["packets"].item() == sent["packets"].sum()  # not twice: ENI B saw the same packets
+    assert ping["records"].item() == len(sent)
+    probes = flows[flows["dstport"] == 8080]
+    assert len(probes) == 3 and set(probes["action"]) == {"REJECT"}
+    assert flows[list(charts.FLOW_KEY)].duplicated().sum() == 0
+
+
+def test_top_talkers_counts_a_flow_between_two_instances_once(records):
+    between = records[(records["srcaddr"] == "10.0.1.10") & (records["dstaddr"] == "192.168.1.20")]
+    once = between[between["interface_id"] == ENI_A]["bytes"].sum() + between[
+        between["dstport"] == 8080]["bytes"].sum()
+    twice = between["bytes"].sum()
+    assert once < twice
+    fig = charts.top_talkers(records, n=5, by="bytes")
+    labels = texts(fig)
+    assert f" {charts.human(once, 'bytes')}" in labels
+    assert f" {charts.human(twice, 'bytes')}" not in labels
+
+
+def _lab_like_records() -> pd.DataFrame:
+    """The lab's traffic: pings both ways and the refused probe, each on both instances, plus scans."""
+    from labkit.lab.names import PRIVATE_IPS, PROBE_PORT
+
+    one, two = PRIVATE_IPS["vpc1"], PRIVATE_IPS["vpc2"]
+    t0 = pd.Timestamp("2025-03-01 10:00:00", tz="UTC")
+    rows = []
+
+    def add(eni, src, dst, sport, dport, proto, packets, action, direction):
+        rows.append(dict(version=5, account_id="012345678901", interface_id=eni, srcaddr=src, dstaddr=dst,
+                         srcport=sport, dstport=dport, protocol=proto, packets=packets, bytes=84 * packets,
+                         start=t0, end=t0, action=action, log_status="OK", flow_direction=direction))
+
+    # ICMP has no ports: one ping's requests and the other's replies are one flow, 8 packets each way.
+    for src, dst, sender, receiver in ((one, two, ENI_A, ENI_B), (two, one, ENI_B, ENI_A)):
+        add(sender, src, dst, 0, 0, 1, 8, "ACCEPT", "egress")
+        add(receiver, src, dst, 0, 0, 1, 8, "ACCEPT", "ingress")
+    add(ENI_A, one, two, 41234, PROBE_PORT, 6, 1, "ACCEPT", "egress")  # the SYN leaves the sender
+    add(ENI_B, one, two, 41234, PROBE_PORT, 6, 1, "REJECT", "ingress")  # and is refused on arrival
+    for i, port in enumerate((22, 3389, 23)):
+        add(ENI_A, f"198.51.100.{i + 1}", one, 50000 + i, port, 6, 1, "REJECT", "ingress")
+    return conform(pd.DataFrame(rows))
+
+
+def test_guide_pie_shows_the_two_vpcs_traffic_as_the_guide_does():
+    from labkit.lab.names import PROBE_PORT
+
+    fig = charts.guide_pie(_lab_like_records())
+    (ax,) = fig.axes
+    slice_labels = [t.get_text() for t in ax.texts if not t.get_text()[:1].isdigit()]
+    assert slice_labels == ["ICMP Allowed", f"TCP Rejected (Port {PROBE_PORT})"]
+    assert len(wedges(ax)) == 2
+    assert "67%\n(2)" in texts(fig) and "33%\n(1)" in texts(fig)  # two ping flows, one probe
+    assert ax.get_title() == "Traffic between the two VPCs (3 flows, each flow counted once)"
+
+
+def test_guide_pie_by_packets_and_its_refusals():
+    frame = _lab_like_records()
+    assert "94%\n(16)" in texts(charts.guide_pie(frame, value="packets"))  # 16 ICMP packets, 1 TCP
+    only_scans = frame[frame["srcaddr"].str.startswith("198.51.100.")]
+    assert "no records" in texts(charts.guide_pie(only_scans))
+    with pytest.raises(ValueError, match="value must be"):
+        charts.guide_pie(frame, value="bytes")
+    with pytest.raises(ValueError, match="'action'"):
+        charts.guide_pie(frame.drop(columns=["action"]))

@@ -9,8 +9,12 @@ Records whose ``log_status`` is NODATA or SKIPDATA carry no traffic and are left
 every chart. A frame with no traffic left gives a figure that says "no records"; a frame
 without a column a chart needs raises :class:`ValueError` naming that column.
 
->>> fig = accept_reject_pie(records)            # the seed guide's chart, from real records
->>> fig.savefig("accept_reject.png")
+>>> fig = guide_pie(records)                    # the seed guide's chart: the two VPCs' traffic
+>>> fig.savefig("guide_pie.png")
+
+A flow between two of the lab's instances is recorded twice, once by each interface (egress on the
+sender, ingress on the receiver). ``guide_pie`` and ``top_talkers`` count each flow once
+(:func:`each_flow_once`); ``accept_reject_pie`` counts records, as the log group holds them.
 """
 
 from __future__ import annotations
@@ -26,12 +30,15 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from labkit.flowlogs import PROTOCOL_NAMES, protocol_name
+from labkit.lab.names import VPC_CIDRS
 
 __all__ = [
     "ACCEPT_COLOR",
     "REJECT_COLOR",
     "ACTION_COLORS",
     "accept_reject_pie",
+    "each_flow_once",
+    "guide_pie",
     "top_talkers",
     "traffic_over_time",
     "rejects_by_port",
@@ -271,7 +278,109 @@ def _check_n(n: int, chart: str, name: str = "n") -> None:
         raise ValueError(f"{chart}(): {name} must be a positive integer, got {n!r}")
 
 
+FLOW_KEY = ("srcaddr", "dstaddr", "srcport", "dstport", "protocol")
+"""The 5-tuple that makes a flow: a record aggregates one flow on one interface over a capture window."""
+
+
+def each_flow_once(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per flow (5-tuple), however many interfaces recorded it.
+
+    Traffic between two instances is recorded by both interfaces (AWS, "Flow log record examples"):
+    summing every record counts it twice. Each flow keeps the ``packets``, ``bytes`` and ``records``
+    of the interface that saw the most packets of it (the sender saw every packet sent, the receiver
+    at most as many), and ``action`` REJECT when any interface rejected it. NODATA/SKIPDATA records
+    carry no flow and are left out.
+    """
+    _check_frame(df, list(FLOW_KEY), "each_flow_once")
+    rows = traffic_rows(df)
+    interface = (rows["interface_id"].astype("string").fillna("?") if "interface_id" in rows.columns
+                 else pd.Series("?", index=rows.index, dtype="string"))
+    keys = [rows[c].astype("string").fillna("-").rename(c) for c in FLOW_KEY]
+    seen = pd.DataFrame({
+        "packets": _weights(rows, "packets") if "packets" in rows.columns else 0.0,
+        "bytes": _weights(rows, "bytes") if "bytes" in rows.columns else 0.0,
+        "records": 1.0,
+        "rejected": (_actions(rows) == "REJECT").fillna(False).astype(bool)
+        if "action" in rows.columns else False,
+    }, index=rows.index)
+    per_interface = seen.groupby([*keys, interface.rename("interface")], sort=False).agg(
+        packets=("packets", "sum"), bytes=("bytes", "sum"), records=("records", "sum"),
+        rejected=("rejected", "any")).reset_index()
+    busiest = per_interface.sort_values(["packets", "records"], ascending=False, kind="stable")
+    flows = busiest.groupby(list(FLOW_KEY), sort=False).agg(
+        packets=("packets", "first"), bytes=("bytes", "first"), records=("records", "first"),
+        rejected=("rejected", "any"), interfaces=("interface", "nunique")).reset_index()
+    flows["action"] = np.where(flows.pop("rejected"), "REJECT", "ACCEPT")
+    if "action" not in df.columns:
+        flows["action"] = "all"
+    for column in ("srcport", "dstport", "protocol"):
+        flows[column] = pd.to_numeric(flows[column], errors="coerce").astype("Int64")
+    flows["protocol_name"] = protocol_labels(flows[["protocol"]])
+    return flows
+
+
+def _in_cidr(addresses: pd.Series, cidr: str) -> pd.Series:
+    import ipaddress
+
+    network = ipaddress.ip_network(cidr)
+    codes, uniques = pd.factorize(addresses.astype("string").fillna(""))
+    inside = np.array([bool(u) and ipaddress.ip_address(u) in network for u in uniques], dtype=bool)
+    return pd.Series(inside[codes] if len(codes) else [], index=addresses.index, dtype=bool)
+
+
+def _guide_label(protocol: str, action: str, port) -> str:
+    verdict = {"ACCEPT": "Allowed", "REJECT": "Rejected"}.get(action, action)
+    if protocol in _PORTLESS or pd.isna(port):
+        return f"{protocol} {verdict}"
+    return f"{protocol} {verdict} (Port {int(port)})"
+
+
 # --------------------------------------------------------------------------- charts
+
+
+def guide_pie(df: pd.DataFrame, between: tuple[str, str] = (VPC_CIDRS["vpc1"], VPC_CIDRS["vpc2"]),
+              value: str = "flows") -> Figure:
+    """The seed guide's chart: the traffic between the two VPCs only, one slice per kind of flow.
+
+    Only records from one of the ``between`` CIDRs to the other count (the internet's scans are
+    left out). Each flow counts once (:func:`each_flow_once`): allowed when every interface
+    accepted it, rejected when one rejected it, so the probe's SYN, ACCEPTed as it left the sender,
+    is not a slice of its own. Slices are labelled like the guide's, "ICMP Allowed",
+    "TCP Rejected (Port 56121)". ``value`` is "flows" (default) or "packets".
+    """
+    chart = "guide_pie"
+    if value not in ("flows", "packets"):
+        raise ValueError(f"{chart}(): value must be 'flows' or 'packets', got {value!r}")
+    title = "Traffic between the two VPCs"
+    if _is_blank(df):
+        return _no_records_figure(title, _excluded_note(df))
+    _check_frame(df, [*FLOW_KEY, "action"], chart)
+    one, two = between
+    src, dst = df["srcaddr"], df["dstaddr"]
+    crossing = (_in_cidr(src, one) & _in_cidr(dst, two)) | (_in_cidr(src, two) & _in_cidr(dst, one))
+    flows = each_flow_once(df[crossing.to_numpy()]) if crossing.any() else df.iloc[0:0]
+    if flows.empty:
+        return _no_records_figure(title, f"no records from {one} to {two} or back")
+    labels = [_guide_label(p, a, port) for p, a, port in
+              zip(flows["protocol_name"], flows["action"], flows["dstport"], strict=True)]
+    weights = flows["packets"] if value == "packets" else pd.Series(1.0, index=flows.index)
+    sizes = weights.groupby(pd.Series(labels, index=flows.index), sort=False).sum()
+    sizes = sizes.sort_values(ascending=False, kind="stable")
+    allowed = [label for label in sizes.index if " Allowed" in label]
+    shades = dict(zip(allowed, _shades(ACCEPT_COLOR, len(allowed)), strict=True))
+    rejected = [label for label in sizes.index if label not in shades]
+    shades |= dict(zip(rejected, _shades(REJECT_COLOR, len(rejected)), strict=True))
+    total = float(sizes.sum())
+
+    fig = _new_figure((7.5, 5.2))
+    ax = fig.add_subplot()
+    ax.pie(sizes.to_numpy(dtype=float), labels=list(sizes.index), colors=[shades[x] for x in sizes.index],
+           autopct=lambda p: f"{p:.0f}%\n({p * total / 100:.0f})", startangle=90, counterclock=False,
+           wedgeprops={"edgecolor": "white", "linewidth": 1.5}, textprops={"fontsize": 11})
+    ax.set_aspect("equal")
+    unit = "flows" if value == "flows" else "packets"
+    ax.set_title(f"{title} ({human(total)} {unit}, each flow counted once)", fontsize=12)
+    return fig
 
 
 def accept_reject_pie(df: pd.DataFrame, top_n: int = 5, value: str = "records",
@@ -392,8 +501,10 @@ def accept_reject_pie(df: pd.DataFrame, top_n: int = 5, value: str = "records",
 def top_talkers(df: pd.DataFrame, n: int = 10, by: str = "bytes") -> Figure:
     """Horizontal bars of the ``n`` source -> destination pairs with the most ``by``.
 
-    ``by`` is "bytes" (default), "packets" or "records". Bars are split into ACCEPT
-    (green) and REJECT (red) when the frame has an ``action`` column.
+    ``by`` is "bytes" (default), "packets" or "records". Each flow counts once, as the interface
+    that saw most of it recorded it (:func:`each_flow_once`): a ping between two instances is in
+    both interfaces' logs, and summing both would double it. Bars are split into ACCEPT (green)
+    and REJECT (red, a flow some interface rejected) when the frame has an ``action`` column.
     """
     chart = "top_talkers"
     _check_value(by, chart, "by")
@@ -401,19 +512,16 @@ def top_talkers(df: pd.DataFrame, n: int = 10, by: str = "bytes") -> Figure:
     title = f"Top {n} talkers by {by}"
     if _is_blank(df):
         return _no_records_figure(title, _excluded_note(df))
-    _check_frame(df, ["srcaddr", "dstaddr"] + ([by] if by != "records" else []), chart)
+    _check_frame(df, [*FLOW_KEY] + ([by] if by != "records" else []), chart)
 
-    rows = traffic_rows(df)
-    if rows.empty:
+    if traffic_rows(df).empty:
         return _no_records_figure(title, _excluded_note(df))
+    rows = each_flow_once(df)  # both interfaces record a flow between two instances: count it once
     pair = rows["srcaddr"].astype("string").fillna("?") + " → "
     pair = pair + rows["dstaddr"].astype("string").fillna("?")
-    if "action" in rows.columns:
-        action = _actions(rows).fillna("no action")
-    else:
-        action = pd.Series("all", index=rows.index)
+    action = rows["action"]
     table = (
-        _weights(rows, by)
+        rows[by].astype("float64")
         .groupby([pair.rename("pair"), action.rename("action")])
         .sum()
         .unstack("action", fill_value=0.0)
@@ -522,7 +630,7 @@ def traffic_over_time(
     ax.set_xlim(x.min() - pad, x.max() + step / pd.Timedelta(days=1) + pad)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: human(v, value)))
-    ax.set_xlabel("start of the aggregation window (UTC)")
+    ax.set_xlabel("record start: its first packet (UTC)")
     ax.set_ylabel(f"{_value_label(value)} per {freq}")
     ax.set_title(title, fontsize=13)
     ax.grid(axis="y", alpha=0.3)
