@@ -24,6 +24,7 @@ from labkit.emulator.hooks import after, before
 _NS = "http://ec2.amazonaws.com/doc/2016-11-15"
 _FILTER_NAME = re.compile(r"^Filter\.(\d+)\.Name$")
 _DOCUMENTED = re.compile(r"<li>\s*<p>\s*<code>([^<]+)</code>")
+_TAG = "tag:<key>"
 # filter name -> paths of its values inside one <item> of vpcPeeringConnectionSet
 _PEERING_PATHS = {
     "status-code": ("status/code",),
@@ -59,13 +60,16 @@ def documented_filters(operation: str) -> frozenset[str]:
     member = next((shape.members[m] for m in ("Filters", "Filter") if shape and m in shape.members), None)
     if member is None:
         return frozenset()
+    # The reference lists the tag filter as "tag" or "tag:<key>": either way its name is "tag:<key>".
     names = {html.unescape(n).strip() for n in _DOCUMENTED.findall(member.documentation or "")}
-    return frozenset("tag" if n.startswith("tag:") else n for n in names)
+    return frozenset(_TAG if n == "tag" or n.startswith("tag:") else n for n in names)
 
 
 def is_documented(operation: str, name: str) -> bool:
     known = documented_filters(operation)
-    return name in known or (name.startswith("tag:") and len(name) > 4 and "tag" in known)
+    if name.startswith("tag:") and len(name) > 4:
+        return _TAG in known
+    return name in known and name != _TAG
 
 
 def check_filter_names(call: Call) -> None:
