@@ -29,7 +29,7 @@ from labkit.emulator import aggregation, destinations, moto_adapter
 from labkit.emulator.awsproto import Call
 from labkit.emulator.hooks import before
 from labkit.emulator.moto_adapter import FlowLogConfig
-from labkit.flowlogs import DEFAULT_FORMAT, FIELDS, parse_format
+from labkit.flowlogs import DEFAULT_FORMAT, FIELDS, format_version, parse_format
 from labkit.netmodel import FlowDraft
 
 NITRO_WINDOW_S = 60
@@ -153,11 +153,6 @@ def _nitro_instances(network) -> set[str]:
     if network is None:
         return set()
     return {i.id for i in network.topology.instances.values() if i.nitro}
-
-
-def format_version(fields: list[str]) -> int:
-    """AWS: 2 for the default format, else the highest version among the chosen fields."""
-    return max((FIELDS[f].version for f in fields if f in FIELDS), default=2)
 
 
 def with_context(records: pa.Table, fields: list[str], region: str, az_ids: dict[str, str]) -> pa.Table:

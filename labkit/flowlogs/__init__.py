@@ -55,6 +55,7 @@ from labkit.flowlogs.fields import (
     PROTOCOL_NAMES,
     Field,
     column_name,
+    format_version,
     protocol_name,
     tcp_flags_name,
     traffic_path_name,
@@ -66,7 +67,7 @@ from labkit.flowlogs.formats import (
     parse_format,
 )
 from labkit.flowlogs.parser import FlowLogParseError
-from labkit.flowlogs.reader import read
+from labkit.flowlogs.reader import FlowLogVersionWarning, read
 from labkit.flowlogs.writer import fields_of_frame, parquet_object, record_lines, text_object, write
 
 __all__ = [
@@ -78,12 +79,14 @@ __all__ = [
     "FIELDS",
     "Field",
     "FlowLogParseError",
+    "FlowLogVersionWarning",
     "LAB_FIELDS",
     "LAB_FORMAT",
     "PROTOCOL_NAMES",
     "column_name",
     "fields_of_frame",
     "format_record",
+    "format_version",
     "parse_format",
     "parquet_object",
     "protocol_name",

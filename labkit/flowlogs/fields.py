@@ -24,6 +24,7 @@ Logs User Guide page "Supported logs and discovered fields" (the Insights names)
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -209,6 +210,13 @@ def column_name(aws_name: str) -> str:
         name = name[2:-1]
     field = FIELDS.get(name) or BY_COLUMN.get(name)
     return field.column if field else _snake(name)
+
+
+def format_version(fields: Iterable[str]) -> int | None:
+    """The ``version`` AWS writes in records of these fields: the highest version among them
+    (2 for the default format; Amazon VPC User Guide, "Flow log records"); None when no field is known."""
+    versions = [FIELDS[name].version for name in fields if name in FIELDS]
+    return max(versions) if versions else None
 
 
 def lookup(name: str) -> Field | None:

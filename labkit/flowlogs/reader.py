@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from labkit.flowlogs.fields import DEFAULT_FIELDS, FIELDS, lookup
+from labkit.flowlogs.fields import DEFAULT_FIELDS, format_version, lookup
 from labkit.flowlogs.formats import format_record, parse_format
 from labkit.flowlogs.parser import (
     FlowLogParseError,
@@ -143,13 +143,6 @@ def read(
 
 class FlowLogVersionWarning(UserWarning):
     """Records whose ``version`` is not the version of the format they were read with."""
-
-
-def format_version(fields: Sequence[str]) -> int | None:
-    """The ``version`` AWS writes for records of these fields: the highest version among
-    them (Amazon VPC User Guide, "Flow log records"); None when no field is known."""
-    versions = [FIELDS[name].version for name in fields if name in FIELDS]
-    return max(versions) if versions else None
 
 
 class _Context:
