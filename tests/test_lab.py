@@ -269,3 +269,23 @@ def test_the_cost_estimate_counts_the_root_volumes_and_says_it_is_an_estimate():
     assert "EBS gp3 root volume, 8 GiB (x2): $0.0018/h" in shown  # 2 * 8 GiB * $0.08 / 730 h
     assert "an estimate from us-east-1 list prices" in shown
     assert estimate().hourly_usd == pytest.approx(2 * 0.0104 + 2 * 0.005 + 16 * 0.08 / 730 + 0.01 * 0.505)
+
+
+def test_the_broken_trust_demo_fails_for_its_trust_policy_alone(fresh_emulator):
+    """Notebook 05's demo: the role's permissions cover the log group its flow log writes to (AWS, "IAM
+    role for publishing flow logs to CloudWatch Logs"), so on AWS the wrong trust policy is the one fault."""
+    from labkit.emulator.flow_log_rules import policies_allow
+
+    lab = open_lab(step=4, quiet=True)
+    seen: dict[str, object] = {}
+    lab.client("iam").meta.events.register(
+        "provide-client-params.iam.PutRolePolicy", lambda params, **_: seen.update(policy=params["PolicyDocument"]))
+    lab.client("ec2").meta.events.register(
+        "provide-client-params.ec2.CreateFlowLogs", lambda params, **_: seen.update(group=params["LogGroupName"]))
+    shown = lab.demonstrate_broken_trust()
+    assert shown.DeliverLogsErrorMessage.iloc[0] == "Access error"
+    group_arn = f"arn:aws:logs:{lab.region}:{lab.account_id}:log-group:{seen['group']}"
+    for action, resource in (("logs:CreateLogGroup", group_arn), ("logs:CreateLogStream", f"{group_arn}:*"),
+                             ("logs:PutLogEvents", f"{group_arn}:log-stream:eni-0123")):
+        assert policies_allow([seen["policy"]], action, [resource]), (action, resource)
+    lab.teardown(progress=False)

@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 
 from labkit.analysis.diagram import Diagram
 from labkit.errors import LabError
+from labkit.lab.policies import FLOW_LOGS_SERVICE, trust_policy
 from labkit.lab.tags import lab_filter
 from labkit.netmodel import Packet, Topology, Verdict, evaluate, reply_packet
 from labkit.netmodel.topology import protocol_number
 
 __all__ = ["Explanation", "Hop", "explain", "read_topology", "trusts_flow_logs"]
 
-FLOW_LOGS_SERVICE = "vpc-flow-logs.amazonaws.com"
 ICMP, TCP, UDP = 1, 6, 17
 ECHO_REQUEST = 8
 EPHEMERAL = (1024, 65535)  # AWS's advice for network ACL rules that let TCP/UDP replies out
@@ -428,12 +428,7 @@ def trusts_flow_logs(lab, role_name: str) -> bool:
 
 
 def _trust_fix(lab, role_name: str) -> str:
-    # AWS's documented trust policy for the delivery role, with its confused-deputy conditions
-    # (VPC user guide, "IAM role for publishing flow logs to CloudWatch Logs").
-    trust = {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Service": FLOW_LOGS_SERVICE}, "Action": "sts:AssumeRole",
-        "Condition": {"StringEquals": {"aws:SourceAccount": lab.account_id},
-                      "ArnLike": {"aws:SourceArn":
-                                  f"arn:aws:ec2:{lab.region}:{lab.account_id}:vpc-flow-log/*"}}}]}
+    # The lab's own trust policy: AWS's documented one, with its confused-deputy conditions.
+    trust = trust_policy(lab.account_id, lab.region)
     return (f"iam.update_assume_role_policy(RoleName={_code(role_name)}, "
             f"PolicyDocument=json.dumps({_code(trust)}))")

@@ -1,6 +1,6 @@
 """Step 5: the IAM role that VPC Flow Logs assumes to write into CloudWatch Logs.
 
-Two documents, each with one job:
+Two documents (:mod:`labkit.lab.policies` writes them), each with one job:
 * the trust policy says WHO may assume the role: only the flow-logs service, and
   only on behalf of this account's flow logs (aws:SourceAccount / aws:SourceArn
   stop another account's flow logs from using it: the "confused deputy");
@@ -15,13 +15,12 @@ from dataclasses import dataclass
 
 from labkit.lab.commands import run_command
 from labkit.lab.names import delivery_role_name, iam_path, log_group_name, log_group_prefix
+from labkit.lab.policies import FLOW_LOGS_SERVICE, permissions_policy, trust_policy
 from labkit.lab.steps.common import check, say
 from labkit.lab.steps.instances import ensure_instances
 from labkit.lab.steps.once import once_per_build
 from labkit.lab.steps.vpcs import ensure_vpcs
 from labkit.lab.tags import lab_filter
-
-SERVICE = "vpc-flow-logs.amazonaws.com"
 
 
 @dataclass(frozen=True)
@@ -33,47 +32,6 @@ class DeliveryRole:
     log_group: str
     trust: dict
     permissions: dict
-
-
-def trust_policy(account_id: str, region: str) -> dict:
-    """Who may assume the role: the flow-logs service, for this account's flow logs only."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "FlowLogsServiceOnlyForThisAccount",
-            "Effect": "Allow",
-            "Principal": {"Service": SERVICE},
-            "Action": "sts:AssumeRole",
-            "Condition": {
-                "StringEquals": {"aws:SourceAccount": account_id},
-                "ArnLike": {"aws:SourceArn": f"arn:aws:ec2:{region}:{account_id}:vpc-flow-log/*"},
-            },
-        }],
-    }
-
-
-def permissions_policy(account_id: str, region: str, log_group: str) -> dict:
-    """What the role may do: write streams and events into the lab's log group, nothing else."""
-    group_arn = f"arn:aws:logs:{region}:{account_id}:log-group:{log_group}"
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "WriteTheLabLogGroupOnly",
-                "Effect": "Allow",
-                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
-                           "logs:DescribeLogStreams"],
-                "Resource": [group_arn, f"{group_arn}:log-stream:*"],
-            },
-            {
-                # DescribeLogGroups lists groups: it takes no narrower resource than "*".
-                "Sid": "FindTheLogGroup",
-                "Effect": "Allow",
-                "Action": "logs:DescribeLogGroups",
-                "Resource": "*",
-            },
-        ],
-    }
 
 
 @once_per_build
@@ -98,16 +56,18 @@ def ensure_flow_log_role(lab, quiet: bool = False) -> DeliveryRole:
     iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
     iam.put_role_policy(RoleName=name, PolicyName="deliver-to-lab-log-group",
                         PolicyDocument=json.dumps(permissions))
-    say(quiet, "flow-log role", name, f"trusts {SERVICE}", created)
+    say(quiet, "flow-log role", name, f"trusts {FLOW_LOGS_SERVICE}", created)
     stored = iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]
     stored = json.loads(stored) if isinstance(stored, str) else stored
-    check(stored["Statement"][0]["Principal"]["Service"] == SERVICE,
-          f"role {name} does not trust {SERVICE}")
+    check(stored["Statement"][0]["Principal"]["Service"] == FLOW_LOGS_SERVICE,
+          f"role {name} does not trust {FLOW_LOGS_SERVICE}")
     return DeliveryRole(name, role["Arn"], group, trust, permissions)
 
 
 def demonstrate_broken_trust(lab):
     """Build a flow log whose role trusts EC2 instead of flow logs, send a ping, show the failure.
+
+    Its permissions are right (they cover the demo's log group), so the trust policy alone fails it.
 
     Everything it makes is tagged and deleted again before it returns.
     """
@@ -120,15 +80,17 @@ def demonstrate_broken_trust(lab):
         "Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
     arn = iam.create_role(RoleName=name, Path=iam_path(lab), Tags=lab.tags("broken-trust"),
                           AssumeRolePolicyDocument=json.dumps(wrong_trust))["Role"]["Arn"]
+    # The permissions cover the demo's own log group, so that on AWS the trust policy is the one fault.
+    demo_group = f"{log_group_prefix(lab)}broken-demo"
     iam.put_role_policy(RoleName=name, PolicyName="deliver-to-lab-log-group", PolicyDocument=json.dumps(
-        permissions_policy(lab.account_id, lab.region, log_group_name(lab))))
+        permissions_policy(lab.account_id, lab.region, demo_group)))
     vpc1 = ensure_vpcs(lab, quiet=True).vpc1
     instances = ensure_instances(lab, quiet=True)
     flow_log_id = None
     try:
         created = ec2.create_flow_logs(
             ResourceIds=[vpc1.id], ResourceType="VPC", TrafficType="ALL",
-            LogDestinationType="cloud-watch-logs", LogGroupName=f"{log_group_prefix(lab)}broken-demo",
+            LogDestinationType="cloud-watch-logs", LogGroupName=demo_group,
             DeliverLogsPermissionArn=arn, MaxAggregationInterval=60,
             TagSpecifications=[{"ResourceType": "vpc-flow-log", "Tags": lab.tags("broken-flowlog")}])
         flow_log_id = created["FlowLogIds"][0]
