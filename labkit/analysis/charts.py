@@ -310,6 +310,8 @@ def each_flow_once(df: pd.DataFrame) -> pd.DataFrame:
     flows = busiest.groupby(list(FLOW_KEY), sort=False).agg(
         packets=("packets", "first"), bytes=("bytes", "first"), records=("records", "first"),
         rejected=("rejected", "any"), interfaces=("interface", "nunique")).reset_index()
+    for column in ("packets", "bytes", "records"):
+        flows[column] = flows[column].round().astype("Int64")
     flows["action"] = np.where(flows.pop("rejected"), "REJECT", "ACCEPT")
     if "action" not in df.columns:
         flows["action"] = "all"
