@@ -5,5 +5,7 @@ class LabError(Exception):
     """A problem the learner can act on. The message names what is wrong and what to do."""
 
     def _render_traceback_(self):
-        # IPython calls this instead of printing the full traceback.
+        # IPython's InteractiveShell.showtraceback shows what this returns instead of the traceback, in
+        # a terminal and in Jupyter, for errors raised in cells and in widget callbacks alike; nothing
+        # needs installing (a set_custom_exc handler would cover cells only, and only once installed).
         return [f"LabError: {self}"]

@@ -8,7 +8,7 @@ windows: two peered VPCs (10.0.0.0/16 and 192.168.0.0/16), one instance in each 
 public IPv4 address; pings accepted both ways across the peering; a TCP probe from the
 VPC 1 instance to port 56121 of the VPC 2 instance, rejected by VPC 2's security group
 (one REJECT on the receiver's ingress, ACCEPT on the sender's egress); internet scans
-of both public addresses refused; a few NODATA and SKIPDATA records; a short IPv6
+of both public addresses dropped; a few NODATA and SKIPDATA records; a short IPv6
 sample on the VPC 1 instance. Nothing was captured from AWS: ids, addresses and the
 account id are made up (documentation address ranges, account ``012345678901``).
 
@@ -190,7 +190,7 @@ def build_records(seed: int = SEED) -> list[dict]:
                 recs.append(_nodata(host, w, "NODATA"))
 
     # A short IPv6 sample on instance 1 (windows 40-44): an HTTPS download over IPv6
-    # through the internet gateway, and IPv6 port scans refused.
+    # through the internet gateway, and IPv6 port scans dropped (REJECT).
     for w in range(40, 45):
         port = 49152 + rng.randint(0, 16383)
         server = "2001:db8:ffff:1::443"
