@@ -13,6 +13,9 @@ background: under the emulator's lock it takes a snapshot of the groups' events
 lock, so a heavy query never makes other requests wait. ``GetQueryResults`` says
 ``Scheduled``/``Running`` until it is done, then ``Complete`` (or ``Failed``);
 ``StopQuery`` makes it ``Cancelled`` (its result is dropped when it ends).
+``GetLogEvents`` and ``FilterLogEvents`` answer when done, but they too take a view of the
+group under the lock and read it (filter patterns and all) with the lock released.
+Saved queries (``PutQueryDefinition``...) are in :mod:`query_definitions`.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -131,6 +135,20 @@ def _limit(params: dict) -> int:
     return limit
 
 
+@contextmanager
+def _lock_released():
+    """Let other requests in while this one reads its view (as Condition.wait does: release, retake).
+
+    The layer holds the emulator's lock around each call; a read that may take long (a filter
+    pattern over a million events) gives it up for its work on a :class:`logstore.GroupView`.
+    """
+    LOCK.release()
+    try:
+        yield
+    finally:
+        LOCK.acquire()
+
+
 @before("logs", "GetLogEvents")
 def get_log_events(call: Call):
     p = call.params
@@ -140,33 +158,40 @@ def get_log_events(call: Call):
     if not moto_adapter.log_stream_exists(call.region, name, stream_name):
         raise AwsError("ResourceNotFoundException", "The specified log stream does not exist.")
     limit = _limit(p)
-    store = logstore.group(call.region, name)
-    rows = store.select(streams=[stream_name], start=p.get("startTime"), end=p.get("endTime"),
-                        end_inclusive=False)
-    n = len(rows)
     token = p.get("nextToken")
-    if token:
-        kind, _, pos = token.partition("/")
-        if kind not in ("f", "b") or not pos.isdigit():
-            raise AwsError("InvalidParameterException", "The specified nextToken is invalid.")
-        pos = min(int(pos), n)
-        lo, hi = (pos, min(n, pos + limit)) if kind == "f" else (max(0, pos - limit), pos)
-    elif p.get("startFromHead"):
-        lo, hi = 0, min(n, limit)
-    else:
-        lo, hi = max(0, n - limit), n
-    page = rows[lo:hi]
-    messages = store.messages(page)
-    events = [
-        {"timestamp": int(store.ts[r]), "message": m, "ingestionTime": int(store.ingestion[r])}
-        for r, m in zip(page.tolist(), messages, strict=True)
-    ]
+    kind, _, pos = (token or "").partition("/")
+    if token and (kind not in ("f", "b") or not pos.isdigit()):
+        raise AwsError("InvalidParameterException", "The specified nextToken is invalid.")
+    store = logstore.group(call.region, name)
+    view = store.view()
+    with _lock_released():
+        rows = view.select(streams=[stream_name], start=p.get("startTime"), end=p.get("endTime"),
+                           end_inclusive=False)
+        n = len(rows)
+        if token:
+            at = min(int(pos), n)
+            lo, hi = (at, min(n, at + limit)) if kind == "f" else (max(0, at - limit), at)
+        elif p.get("startFromHead"):
+            lo, hi = 0, min(n, limit)
+        else:
+            lo, hi = max(0, n - limit), n
+        page = rows[lo:hi]
+        events = [
+            {"timestamp": int(view.ts[r]), "message": m, "ingestionTime": int(view.ingestion[r])}
+            for r, m in zip(page.tolist(), view.messages(page), strict=True)
+        ]
+    store.remember(view)
     return json_body({"events": events, "nextForwardToken": f"f/{hi:056d}",
                       "nextBackwardToken": f"b/{lo:056d}"})
 
 
 @before("logs", "FilterLogEvents")
 def filter_log_events(call: Call):
+    """FilterLogEvents, its filtering done outside the lock.
+
+    ``searchedLogStreams`` is always empty: "As of May 15, 2020, this parameter is no longer
+    supported. This parameter returns an empty list." (FilterLogEvents, CloudWatch Logs API Reference).
+    """
     p = call.params
     name = _group_name(p)
     _require_group(call.region, name)
@@ -174,27 +199,33 @@ def filter_log_events(call: Call):
         raise AwsError("InvalidParameterException",
                        "logStreamNames and logStreamNamePrefix are mutually exclusive parameters.")
     limit = _limit(p)
-    store = logstore.group(call.region, name)
-    try:
-        rows = store.select(streams=p.get("logStreamNames"), prefix=p.get("logStreamNamePrefix"),
-                            start=p.get("startTime"), end=p.get("endTime"),
-                            pattern=p.get("filterPattern"))
-    except InvalidFilterPatternError as exc:
-        raise AwsError("InvalidParameterException", exc.message) from exc
-    start_at = 0
+    last = None
     if p.get("nextToken"):
         token = logstore.decode_token(p["nextToken"])
         if not token or "last" not in token:
             raise AwsError("InvalidParameterException", "The specified nextToken is invalid.")
-        last_ts, last_row = token["last"]
-        ts = store.ts[rows]
-        later = (ts > last_ts) | ((ts == last_ts) & (rows > last_row))
-        start_at = int(np.argmax(later)) if later.any() else len(rows)
-    events = store.filter_page(rows, start_at, limit)
+        last = token["last"]
+    store = logstore.group(call.region, name)
+    view = store.view()
+    with _lock_released():
+        try:
+            rows = view.select(streams=p.get("logStreamNames"), prefix=p.get("logStreamNamePrefix"),
+                               start=p.get("startTime"), end=p.get("endTime"),
+                               pattern=p.get("filterPattern"))
+        except InvalidFilterPatternError as exc:
+            raise AwsError("InvalidParameterException", exc.message) from exc
+        start_at = 0
+        if last is not None:
+            last_ts, last_row = last
+            ts = view.ts[rows]
+            later = (ts > last_ts) | ((ts == last_ts) & (rows > last_row))
+            start_at = int(np.argmax(later)) if later.any() else len(rows)
+        events = view.filter_page(rows, start_at, limit)
+    store.remember(view)
     answer: dict = {"events": events, "searchedLogStreams": []}
     if start_at + limit < len(rows) and events:
-        last = rows[start_at + len(events) - 1]
-        answer["nextToken"] = logstore.encode_token({"last": [int(store.ts[last]), int(last)]})
+        last_row = rows[start_at + len(events) - 1]
+        answer["nextToken"] = logstore.encode_token({"last": [int(view.ts[last_row]), int(last_row)]})
     return json_body(answer)
 
 

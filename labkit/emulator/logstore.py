@@ -12,6 +12,8 @@ Logs Insights queries run on) plus a few numpy columns for paging:
   shape, and its ``nextToken`` names that result and a position in it, so each
   page is a slice. A token whose result was evicted is re-run and resumed after
   the last event returned, so paging stays stable when events arrive between pages.
+- reads take a :class:`GroupView` under the emulator's lock (references, no copy) and do
+  their work on it outside the lock; what they computed is kept when they take it back.
 
 moto keeps the groups and streams (names, creation times); the events and what
 DescribeLogStreams says about them (first and last event, last ingestion,
@@ -37,6 +39,8 @@ from labkit.logsinsights import EventTable, compile_filter_pattern
 _serials = itertools.count(1)
 # CloudWatch Logs counts each event's message bytes plus 26 bytes of overhead.
 EVENT_OVERHEAD_BYTES = 26
+EVENT_ID_TIMESTAMP_SHIFT = 144
+EVENT_ID_DIGITS = 56
 
 
 @dataclass
@@ -72,6 +76,7 @@ class GroupStore:
     stream_index: dict[str, int] = field(default_factory=dict)
     _order: np.ndarray | None = None
     _results: OrderedDict = field(default_factory=OrderedDict)
+    generation: int = 0  # changes whenever the events do: a view of an older one is stale
     pending_count: int = 0
     stream_stats: dict[str, StreamStats] = field(default_factory=dict)
 
@@ -139,7 +144,9 @@ class GroupStore:
         self.ingestion = np.concatenate([self.ingestion, new_ingest])
         self.stream_codes = np.concatenate([self.stream_codes, new_codes])
         self._order = None
-        self._results.clear()
+        # a new cache (not cleared in place): views taken before keep theirs, of their own rows
+        self._results = OrderedDict()
+        self.generation += 1
 
     def drop_stream(self, stream: str) -> None:
         """Forget one stream's events (DeleteLogStream): rebuild the table without them."""
@@ -158,37 +165,99 @@ class GroupStore:
                 sub = [r for r in rows if ingest[r] == ing]
                 fresh.append(name, ts[sub], [messages[r] for r in sub], int(ing))
         fresh.flush()
-        self.__dict__.update({k: v for k, v in fresh.__dict__.items() if k not in ("serial",)})
+        self.__dict__.update({k: v for k, v in fresh.__dict__.items() if k not in ("serial", "generation")})
+        self.generation += 1
 
     # ---- reading ---------------------------------------------------------------------
+    def view(self) -> GroupView:
+        """Under the lock: the events as they are now, to read outside it (references, no copy)."""
+        self.flush()
+        return GroupView(self.generation, self.serial, self.ts, self.ingestion, self.stream_codes,
+                         tuple(self.stream_names), dict(self.stream_index),
+                         self.table._base.get("@message"), self._order, self._results)
+
+    def remember(self, view: GroupView) -> None:
+        """Under the lock: keep what ``view`` computed (order, results), if no events came since."""
+        if view.generation != self.generation:
+            return
+        if self._order is None:
+            self._order = view.computed_order
+        for key, rows in view.found.items():
+            self._results[key] = rows
+            self._results.move_to_end(key)
+        while len(self._results) > 16:
+            self._results.popitem(last=False)
+
+    def select(self, **criteria) -> np.ndarray:
+        """Row numbers matching ``criteria`` (see :meth:`GroupView.select`), read under the lock."""
+        view = self.view()
+        rows = view.select(**criteria)
+        self.remember(view)
+        return rows
+
+    def messages(self, rows: np.ndarray) -> list[str]:
+        return self.view().messages(rows)
+
+
+@dataclass
+class GroupView:
+    """A group's events at one moment, safe to read without the lock.
+
+    :meth:`GroupStore.flush` and :meth:`EventTable.append` replace arrays, columns and the
+    results cache rather than change them in place, so what a view holds never changes.
+    What a view computes (the order, selected rows) it keeps in ``computed_order`` and ``found``,
+    for :meth:`GroupStore.remember` to store under the lock.
+    """
+
+    generation: int
+    serial: int
+    ts: np.ndarray
+    ingestion: np.ndarray
+    stream_codes: np.ndarray
+    stream_names: tuple[str, ...]
+    stream_index: dict[str, int]
+    message_column: pd.Series | None
+    known_order: np.ndarray | None
+    known_results: OrderedDict
+    computed_order: np.ndarray | None = None
+    found: dict[str, np.ndarray] = field(default_factory=dict)
+
     @property
     def order(self) -> np.ndarray:
         """Row numbers in AWS's order: by timestamp, then by arrival."""
-        self.flush()
-        if self._order is None:
-            self._order = np.argsort(self.ts, kind="stable")
-        return self._order
+        if self.known_order is not None:
+            return self.known_order
+        if self.computed_order is None:
+            self.computed_order = np.argsort(self.ts, kind="stable")
+        return self.computed_order
 
     def messages(self, rows: np.ndarray) -> list[str]:
-        self.flush()
         if not len(rows):
             return []
-        return self.table._base["@message"].take(rows).tolist()
+        return self.message_column.take(rows).tolist()
 
     def event_id(self, row: int) -> str:
-        return f"{self.serial:08d}{int(self.ts[row]):016d}{row:012d}"
+        """CloudWatch's shape: a 56-digit decimal whose top bits are the timestamp (ms << 144).
+
+        The example in AWS's "Validate the flow of log events" page, an event at 1432826855000,
+        has the id ``3195310660696698337880902507980421114328961542429EXAMPLE``: its leading
+        digits are 1432826855000 << 144. The low bits here name the group and the row, so ids
+        are unique and sort like the events.
+        """
+        value = (int(self.ts[row]) << EVENT_ID_TIMESTAMP_SHIFT) | (self.serial << 64) | row
+        return f"{value:0{EVENT_ID_DIGITS}d}"
 
     def select(self, *, streams=None, prefix=None, start=None, end=None, end_inclusive=True,
                pattern: str | None = None) -> np.ndarray:
-        """Row numbers matching, in AWS's order. Cached per request shape until the next append."""
+        """Row numbers matching, in AWS's order. Remembered per request shape until the next append."""
         key = json.dumps([sorted(streams) if streams else None, prefix, start, end, end_inclusive,
                           pattern or ""])
-        order = self.order  # flushes, which forgets the results of the events before
-        hit = self._results.get(key)
+        hit = self.found.get(key)
+        if hit is None:
+            hit = self.known_results.get(key)
         if hit is not None:
-            self._results.move_to_end(key)
             return hit
-        rows = order
+        rows = self.order
         if streams is not None or prefix is not None:
             wanted = [self.stream_index[s] for s in (streams or []) if s in self.stream_index]
             if prefix is not None:
@@ -200,16 +269,13 @@ class GroupStore:
             rows = rows[self.ts[rows] <= int(end)] if end_inclusive else rows[self.ts[rows] < int(end)]
         if pattern and len(rows):
             matcher = compile_filter_pattern(pattern)
-            col = self.table._base["@message"]
-            subset = col if len(rows) == len(col) else col.take(rows).reset_index(drop=True)
+            col = self.message_column
             if len(rows) == len(col):
-                mask = np.asarray(matcher(subset), dtype=bool)[rows]
+                mask = np.asarray(matcher(col), dtype=bool)[rows]
             else:
-                mask = np.asarray(matcher(subset), dtype=bool)
+                mask = np.asarray(matcher(col.take(rows).reset_index(drop=True)), dtype=bool)
             rows = rows[mask]
-        self._results[key] = rows
-        while len(self._results) > 16:
-            self._results.popitem(last=False)
+        self.found[key] = rows
         return rows
 
     def filter_page(self, rows: np.ndarray, start_at: int, limit: int) -> list[dict]:
