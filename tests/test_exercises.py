@@ -214,3 +214,50 @@ def test_fix_it_yourself_sends_traffic_through_the_learners_fix(lab, r, capsys):
     finally:
         lab.fix_fault()
         ec2.delete_network_acl_entry(NetworkAclId=default["NetworkAclId"], RuleNumber=90, Egress=True)
+
+
+# ---- the cross-checks notebook 09 shows next to AWS's sample queries ------------------------------
+
+
+def test_same_top_lets_rows_that_tie_at_the_cut_differ_and_nothing_else():
+    import pandas as pd
+
+    from labkit.analysis.queries import same_top
+
+    by_pandas = pd.Series({"a": 5, "b": 1, "c": 1, "d": 1}).sort_values(ascending=False, kind="stable")
+    kept = pd.DataFrame({"srcAddr": ["a", "d", "b"], "packetsTransferred": [5, 1, 1]})
+    assert same_top(kept, by_pandas, limit=3)  # b, c and d tie: Insights may keep any two
+    assert not same_top(kept.iloc[:2], by_pandas, limit=3)
+    assert not same_top(kept, by_pandas, limit=2)
+    assert not same_top(kept.assign(srcAddr=["a", "d", "e"]), by_pandas, limit=3)
+    assert not same_top(kept.assign(packetsTransferred=[5, 2, 1]), by_pandas, limit=3)
+    assert not same_top(kept.iloc[[1, 0, 2]], by_pandas, limit=3)  # sorted the wrong way
+
+
+def test_same_rows_ignores_order_and_compares_times_in_utc():
+    import pandas as pd
+
+    from labkit.analysis.queries import same_rows
+
+    hours = pd.to_datetime(["2026-01-15 10:00", "2026-01-15 11:00"], utc=True)
+    by_pandas = pd.Series([3, 4], index=hours)
+    insights = pd.DataFrame({"t": hours[::-1].tz_convert(None).tz_localize("UTC"), "count(*)": [4, 3]})
+    assert same_rows(insights, by_pandas)
+    assert not same_rows(insights.assign(**{"count(*)": [3, 4]}), by_pandas)
+    assert not same_rows(insights.iloc[:1], by_pandas)
+    assert same_rows(pd.DataFrame(), by_pandas.iloc[:0])
+    assert not same_rows(pd.DataFrame(), by_pandas)
+
+
+def test_aws_top_packets_query_as_written_agrees_with_pandas(lab):
+    from labkit.analysis.queries import same_top
+
+    aws_query = """stats sum(packets) as packetsTransferred by srcAddr, dstAddr
+    | sort packetsTransferred  desc
+    | limit 15"""
+    answer = lab.insights(f"{PARSE}\n| {aws_query}", progress=False)
+    df = lab.flow_logs(progress=False)
+    by_pandas = (df.groupby(["srcaddr", "dstaddr"], observed=True)["packets"].sum()
+                 .sort_values(ascending=False))
+    assert len(answer) == 15 and same_top(answer, by_pandas, limit=15)
+    assert not same_top(answer, by_pandas.sort_values(), limit=15)

@@ -222,14 +222,14 @@ def _probe_port(answer, lab) -> Verdict:
     ips = [i["PrivateIpAddress"] for i in _instances(lab).values()]
     records = lab.flow_logs(progress=False)
     between = records[records["srcaddr"].isin(ips) & records["dstaddr"].isin(ips)]
-    refused = {int(p) for p in between.loc[between["action"] == "REJECT", "dstport"].dropna()}
-    if not refused:
+    rejected = {int(p) for p in between.loc[between["action"] == "REJECT", "dstport"].dropna()}
+    if not rejected:
         raise LabError("the lab's flow logs hold no REJECT between the instances yet: run notebook 07")
     try:
         port = int(answer)
     except (TypeError, ValueError):
         return Verdict(False, "Give the port as a number.")
-    if port in refused:
+    if port in rejected:
         return Verdict(True, f"the probe to port {port} was REJECTed on arrival at instance 2.")
     return Verdict(False, "No REJECT record between the two instances has that destination port.")
 
@@ -304,8 +304,7 @@ def _scans(answer, lab) -> Verdict:
     return Verdict(False, "")
 
 
-@_exercise("09-rejects-by-port", 'start with queries.PARSE, then filter action = "REJECT" and '
-                                 "stats count(*) by dstPort")
+@_exercise("09-rejects-by-port", "queries.PARSE first, then a filter on action, then stats ... by dstPort")
 def _rejects_by_port(answer, lab) -> Verdict:
     if not isinstance(answer, str) or not answer.strip():
         return Verdict(False, "Give the query as a string.")

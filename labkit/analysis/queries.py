@@ -1,8 +1,14 @@
-"""The AWS sample Logs Insights queries for flow logs, each with the same question asked of pandas.
+"""Logs Insights over the lab's custom format: the ``parse`` prefix, and cross-checks against pandas.
 
-The lab's flow logs use a custom format, so Logs Insights does not discover
-their fields by itself: every query starts with ``PARSE``, which names the
-fields in the format's order (the same names AWS discovers for the default format).
+Logs Insights discovers the fields of flow-log events only in the default format (AWS, "Supported
+logs and discovered fields"). The lab's flow logs use a custom format, so a query must start with
+``PARSE``, which names the fields in the format's order (the names AWS would discover). Without it,
+``srcAddr`` or ``action`` exist in no event: ``filter action = "REJECT"`` matches nothing.
+
+Notebook 09 runs AWS's four sample queries for flow logs as written (AWS, "Sample queries",
+https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/CWL_QuerySyntax-examples.html) and asks pandas
+the same question next to each: :func:`same_top` and :func:`same_rows` compare the two answers.
+``LAB_QUERIES`` are the lab's own queries, each with its pandas twin.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import pandas as pd
 from labkit.flowlogs import FIELDS, LAB_FIELDS
 from labkit.logsinsights import natural_key
 
-__all__ = ["PARSE", "SAMPLE_QUERIES", "SampleQuery", "same_answer"]
+__all__ = ["LAB_QUERIES", "PARSE", "SampleQuery", "same_answer", "same_rows", "same_top"]
 
 PARSE = (f'parse @message "{" ".join("*" for _ in LAB_FIELDS)}" as '
          + ", ".join(FIELDS[f].insights for f in LAB_FIELDS))
@@ -24,7 +30,7 @@ PARSE = (f'parse @message "{" ".join("*" for _ in LAB_FIELDS)}" as '
 
 @dataclass(frozen=True)
 class SampleQuery:
-    """One of AWS's sample queries, and the same question asked of the lab's DataFrame."""
+    """One of the lab's own queries, and the same question asked of the lab's DataFrame."""
 
     title: str
     query: str
@@ -52,7 +58,7 @@ def _in_subnet(series: pd.Series, cidr: str) -> pd.Series:
     return series.map(lambda a: a is not None and a is not pd.NA and ipaddress.ip_address(a) in network)
 
 
-SAMPLE_QUERIES = [
+LAB_QUERIES = [
     SampleQuery(
         "Top 10 source/destination pairs by packets",
         f"{PARSE}\n| stats sum(packets) as packetsTransferred by srcAddr, dstAddr"
@@ -100,7 +106,10 @@ SAMPLE_QUERIES = [
                     .groupby("hour").size().rename("skipped").reset_index()),
     ),
 ]
-"""AWS's sample Logs Insights queries for flow logs, each with its pandas twin."""
+"""The lab's own Logs Insights queries (adapted from AWS's samples, not AWS's text), each with its pandas
+twin; ties are broken by a second sort key, so that both tools give the same rows in the same order."""
+
+SAMPLE_QUERIES = LAB_QUERIES  # the former name, still imported by tests/test_replay_and_queries.py
 
 
 def same_answer(insights: pd.DataFrame, by_pandas: pd.DataFrame) -> bool:
@@ -118,3 +127,48 @@ def same_answer(insights: pd.DataFrame, by_pandas: pd.DataFrame) -> bool:
 def _norm(value: str) -> str:
     # Insights prints times as "2026-01-15 10:00:00.000"; pandas as "2026-01-15 10:00:00+00:00".
     return value.replace("+00:00", "").replace(".000", "")
+
+
+def same_top(insights: pd.DataFrame, by_pandas: pd.Series, limit: int) -> bool:
+    """True when Insights' ``sort ... desc | limit`` answer is a top ``limit`` of pandas' full ranking.
+
+    ``by_pandas`` is the whole answer, one value per key, largest first (no ``head``). Rows that tie
+    at the cut may be kept by either tool, so this compares the values in order and checks that
+    every row Insights kept has the same value in pandas, instead of comparing row by row.
+    """
+    expected = by_pandas.head(limit)
+    if len(insights) != len(expected):
+        return False
+    if insights.empty:
+        return True
+    values = insights.iloc[:, -1].tolist()
+    if [float(v) for v in values] != [float(v) for v in expected.tolist()]:
+        return False
+    full = {_key(k): float(v) for k, v in by_pandas.items()}
+    keys = insights.iloc[:, :-1].itertuples(index=False, name=None)
+    return all(full.get(_key(k)) == float(v) for k, v in zip(keys, values, strict=True))
+
+
+def same_rows(insights: pd.DataFrame, by_pandas: pd.Series) -> bool:
+    """True when Insights' ``stats ... by`` rows are pandas' groups, in any order.
+
+    ``by_pandas`` holds one value per key (a groupby's ``size()`` or ``sum()``); Insights' last column
+    is the value and the others the key.
+    """
+    if len(insights) != len(by_pandas):
+        return False
+    if insights.empty:
+        return True
+    got = {_key(k): float(v) for k, v in zip(insights.iloc[:, :-1].itertuples(index=False, name=None),
+                                                insights.iloc[:, -1], strict=True)}
+    return got == {_key(k): float(v) for k, v in by_pandas.items()}
+
+
+def _key(key) -> tuple[str, ...]:
+    """A group's key as text: Insights gives bin() times as UTC timestamps, pandas may too."""
+    parts = key if isinstance(key, tuple) else (key,)
+    return tuple(_utc(p).isoformat() if isinstance(p, pd.Timestamp) else str(p) for p in parts)
+
+
+def _utc(moment: pd.Timestamp) -> pd.Timestamp:
+    return moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
