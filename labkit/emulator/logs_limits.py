@@ -7,7 +7,10 @@ more than 2 hours ahead are rejected while the others are stored, and reported i
 ``rejectedLogEventsInfo`` (``tooOldLogEventEndIndex`` exclusive, ``expiredLogEventEndIndex``,
 ``tooNewLogEventStartIndex`` inclusive); the valid events may span at most 24 hours.
 
-moto 5.2.5 checks neither limit nor the span, ignores retention, and reports the
+The 10,000 events are botocore's model constraint on ``logEvents``, so
+:mod:`input_errors` refuses a longer batch before this step sees it, as AWS's front door does
+(InvalidParameterException, "... Member must have length less than or equal to 10000").
+moto 5.2.5 checks neither the bytes nor the span, ignores retention, and reports the
 indices off by one (the last too-old event, the last too-new one). A before-hook can
 refuse a call but cannot change which events moto stores or what it answers, so
 this one rule is a WSGI step just outside our layer: it refuses bad batches, hands
@@ -24,7 +27,6 @@ from dataclasses import dataclass
 from labkit.emulator import moto_adapter
 from labkit.emulator.awsproto import AwsError, error_body, parse_call
 
-MAX_EVENTS = 10_000
 MAX_BATCH_BYTES = 1_048_576
 EVENT_OVERHEAD_BYTES = 26
 MAX_SPAN_MS = 24 * 3600 * 1000
@@ -52,9 +54,6 @@ def judge(events: list[dict], now_ms: int, retention_days: int | None = None) ->
     Events come in chronological order (moto refuses others, as AWS does), so the
     rejected ones are a prefix (too old, expired) and a suffix (too new).
     """
-    if len(events) > MAX_EVENTS:
-        raise AwsError("InvalidParameterException",
-                       f"Too many log events: {len(events)} exceeds the limit of {MAX_EVENTS} per batch")
     size = batch_bytes(events)
     if size > MAX_BATCH_BYTES:
         raise AwsError("InvalidParameterException",
