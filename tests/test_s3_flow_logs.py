@@ -15,10 +15,12 @@ import json
 import re
 
 from labkit import flowlogs, open_lab
+from labkit.lab.steps import STEPS
 from labkit.lab.steps.s3_flow_logs import (
     DESTINATION_OPTIONS,
     bucket_name,
     delivery_bucket_policy,
+    ensure_cloudwatch_and_s3_flow_logs,
     ensure_s3_flow_logs,
 )
 from labkit.lab.tags import tag_value
@@ -43,11 +45,13 @@ def test_policy_is_the_one_aws_attaches_for_hive_prefixes():
         assert statement["Condition"]["ArnLike"] == {"aws:SourceArn": "arn:aws:logs:us-east-1:123456789012:*"}
 
 
-def test_bucket_and_parquet_flow_logs_found_not_duplicated_and_objects_land_in_awss_layout(
+def test_step_6_makes_the_bucket_and_parquet_flow_logs_once_and_objects_land_in_awss_layout(
         fresh_emulator, capsys):
-    lab = open_lab(step=6, quiet=True)
-    first = ensure_s3_flow_logs(lab)
+    lab = open_lab(step=5, quiet=True)
+    assert STEPS[6] is ensure_cloudwatch_and_s3_flow_logs
+    first = STEPS[6](lab).s3
     assert "created" in capsys.readouterr().out
+    lab = open_lab(step=6, quiet=True)
     again = ensure_s3_flow_logs(lab)
     assert again == first and "created" not in capsys.readouterr().out
 

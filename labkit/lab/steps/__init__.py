@@ -9,6 +9,7 @@ from labkit.lab.steps.flow_logs import ensure_flow_logs
 from labkit.lab.steps.instances import ensure_instances
 from labkit.lab.steps.once import build_to
 from labkit.lab.steps.peering import ensure_peering
+from labkit.lab.steps.s3_flow_logs import ensure_cloudwatch_and_s3_flow_logs, ensure_s3_flow_logs
 from labkit.lab.steps.subnets import ensure_public_subnets
 from labkit.lab.steps.traffic import ensure_standard_traffic
 from labkit.lab.steps.vpcs import ensure_vpcs
@@ -19,9 +20,10 @@ STEPS = {
     3: ensure_instances,
     4: ensure_peering,
     5: ensure_flow_log_role,
-    6: ensure_flow_logs,
+    6: ensure_cloudwatch_and_s3_flow_logs,
     7: ensure_standard_traffic,
 }
 
-__all__ = ["STEPS", "build_to", "ensure_flow_log_role", "ensure_flow_logs", "ensure_instances",
-           "ensure_peering", "ensure_public_subnets", "ensure_standard_traffic", "ensure_vpcs"]
+__all__ = ["STEPS", "build_to", "ensure_cloudwatch_and_s3_flow_logs", "ensure_flow_log_role",
+           "ensure_flow_logs", "ensure_instances", "ensure_peering", "ensure_public_subnets",
+           "ensure_s3_flow_logs", "ensure_standard_traffic", "ensure_vpcs"]

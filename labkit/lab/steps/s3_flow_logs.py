@@ -1,5 +1,7 @@
 """Step 6, second destination: a bucket for flow logs, and a second flow log per VPC writing Parquet into it.
 
+``ensure_cloudwatch_and_s3_flow_logs`` is step 6: the CloudWatch Logs flow logs, then these.
+
 Beside each VPC's flow log to CloudWatch Logs, a flow log to S3 with the same format, as
 Apache Parquet, with Hive-compatible prefixes and per-hour partitions (``DestinationOptions``),
 so that Athena (live) or DuckDB (offline) can query it with ``lab.athena(sql)``.
@@ -24,6 +26,7 @@ from labkit.errors import LabError
 from labkit.flowlogs.formats import LAB_FORMAT
 from labkit.lab.names import bucket_name
 from labkit.lab.steps.common import check, find_or_create, say
+from labkit.lab.steps.flow_logs import FlowLogs, ensure_flow_logs
 from labkit.lab.steps.once import once_per_build
 from labkit.lab.steps.vpcs import ensure_vpcs
 from labkit.lab.tags import is_managed, lab_filter
@@ -172,3 +175,16 @@ def ensure_s3_flow_logs(lab, quiet: bool = False) -> S3FlowLogs:
     bucket = ensure_flow_log_bucket(lab, quiet=quiet)
     return S3FlowLogs(bucket, ensure_s3_flow_log(lab, vpcs.vpc1, bucket, quiet),
                       ensure_s3_flow_log(lab, vpcs.vpc2, bucket, quiet))
+
+
+@dataclass(frozen=True)
+class AllFlowLogs:
+    """Step 6's flow logs: each VPC's to CloudWatch Logs, and each VPC's to S3 in Parquet."""
+
+    cloudwatch: FlowLogs
+    s3: S3FlowLogs
+
+
+def ensure_cloudwatch_and_s3_flow_logs(lab, quiet: bool = False) -> AllFlowLogs:
+    """Step 6: the flow logs to CloudWatch Logs, and beside them the Parquet flow logs to S3."""
+    return AllFlowLogs(ensure_flow_logs(lab, quiet=quiet), ensure_s3_flow_logs(lab, quiet=quiet))
