@@ -6,7 +6,11 @@ types) and "... using partition projection" (vpc-flow-logs-partition-projection-
 ``projection.*`` and ``storage.location.template``); the Athena API reference for
 StartQueryExecution, GetQueryExecution (states QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED;
 Statistics.DataScannedInBytes) and GetQueryResults (the first row of a SELECT's first page holds
-the column names; NextToken pages the rest).
+the column names; NextToken pages the rest). "CREATE DATABASE"
+(https://docs.aws.amazon.com/athena/latest/ug/create-database.html: ``WITH DBPROPERTIES``, custom
+properties that ``aws glue get-database`` shows as the database's Parameters); the AWS Glue API
+(GetDatabase, GetTables, DeleteTable, DeleteDatabase; EntityNotFoundException; deleting a database
+deletes its tables).
 """
 
 from __future__ import annotations
@@ -20,8 +24,8 @@ from botocore.stub import Stubber
 
 from labkit import LabError
 from labkit.analysis import athena
-from labkit.analysis.athena import ATHENA_COLUMNS, athena_ddl, partition_of, run_athena
-from labkit.lab import Lab
+from labkit.analysis.athena import ATHENA_COLUMNS, athena_ddl, database_ddl, partition_of, run_athena
+from labkit.lab import Lab, inventory
 from labkit.lab.replay import ReplayLab
 from labkit.lab.sampledata import SAMPLE_DIR
 
@@ -88,7 +92,7 @@ def test_ddl_is_awss_parquet_table_with_projection_over_the_hive_layout():
 
 def test_live_creates_the_table_once_polls_and_pages_results(live):
     lab, stubber = live
-    _expect_run(stubber, "CREATE DATABASE IF NOT EXISTS `flowlogs_lab`", "q-db", ["SUCCEEDED"])
+    _expect_run(stubber, database_ddl(lab), "q-db", ["SUCCEEDED"])
     _expect_run(stubber, athena_ddl(lab), "q-ddl", ["QUEUED", "SUCCEEDED"])
     sql = "SELECT srcaddr, sum(bytes) AS total FROM vpc_flow_logs GROUP BY 1"
     _expect_run(stubber, sql, "q-1", ["QUEUED", "RUNNING", "SUCCEEDED"], scanned=123456)
@@ -104,6 +108,80 @@ def test_live_creates_the_table_once_polls_and_pages_results(live):
     _expect_run(stubber, sql, "q-2", ["SUCCEEDED"])
     stubber.add_response("get_query_results", _page([["srcaddr", "total"]]), {"QueryExecutionId": "q-2"})
     assert run_athena(lab, sql, progress=False).empty
+
+
+def test_live_database_and_table_carry_the_labs_ownership():
+    lab = _live_lab()
+    assert database_ddl(lab) == ("CREATE DATABASE IF NOT EXISTS `flowlogs_lab` "
+                                 "WITH DBPROPERTIES ('Project' = 'flowlogs-lab', 'ManagedBy' = 'labkit')")
+    ddl = athena_ddl(lab)
+    assert '"Project" = "flowlogs-lab"' in ddl and '"ManagedBy" = "labkit"' in ddl
+
+
+OURS = {"Project": "flowlogs-lab", "ManagedBy": "labkit"}
+
+
+@pytest.fixture
+def glue_only(monkeypatch):
+    """A confirmed live lab whose account holds nothing but what the Glue Stubber answers."""
+    for other in ("_ec2_candidates", "_iam_candidates", "_log_group_candidates", "_bucket_candidates"):
+        monkeypatch.setattr(inventory, other, lambda *args: iter(()))
+    lab = _live_lab()
+    stubber = Stubber(lab.client("glue"))
+    with stubber:
+        yield lab, stubber
+    stubber.assert_no_pending_responses()
+
+
+def _glue_catalog(stubber, database_parameters: dict, tables: dict[str, dict]) -> None:
+    database = {"Name": "flowlogs_lab", "Parameters": database_parameters}
+    stubber.add_response("get_database", {"Database": database}, {"Name": "flowlogs_lab"})
+    stubber.add_response("get_tables", {"TableList": [
+        {"Name": name, "DatabaseName": "flowlogs_lab", "Parameters": parameters}
+        for name, parameters in tables.items()]}, {"DatabaseName": "flowlogs_lab"})
+
+
+def test_live_teardown_drops_the_labs_athena_table_then_its_database(glue_only, capsys, monkeypatch):
+    lab, stubber = glue_only
+    monkeypatch.setattr(athena, "_tables_ready", {(ACCOUNT, REGION, "flowlogs_lab")})
+    _glue_catalog(stubber, OURS, {"vpc_flow_logs": {**OURS, "EXTERNAL": "TRUE"}})
+    stubber.add_response("delete_table", {}, {"DatabaseName": "flowlogs_lab", "Name": "vpc_flow_logs"})
+    stubber.add_response("delete_database", {}, {"Name": "flowlogs_lab"})
+    report = lab.teardown(progress=False)
+    assert [(o.kind, o.id) for o in report.deleted] == [("glue-table", "flowlogs_lab.vpc_flow_logs"),
+                                                       ("glue-database", "flowlogs_lab")]
+    assert "glue-database flowlogs_lab" in capsys.readouterr().out  # shown before it goes
+    # The next live query creates the database and table again.
+    assert (ACCOUNT, REGION, "flowlogs_lab") not in athena._tables_ready
+
+
+def test_live_teardown_leaves_a_glue_catalog_the_lab_did_not_make(glue_only):
+    lab, stubber = glue_only
+    _glue_catalog(stubber, {"Project": "flowlogs-lab"}, {"vpc_flow_logs": {}})  # no ManagedBy=labkit
+    report = lab.teardown(progress=False)  # and no delete queued: any would fail the Stubber
+    assert report.deleted == []
+    assert {f.item.kind: f.why for f in report.left_alone} == {
+        "glue-table": "not created by labkit: left alone (no ManagedBy=labkit tag)",
+        "glue-database": "not created by labkit: left alone (no ManagedBy=labkit tag)"}
+
+
+def test_live_teardown_keeps_the_labs_database_while_it_holds_someone_elses_table(glue_only):
+    """DeleteDatabase would take every table in it: a user's table keeps the database."""
+    lab, stubber = glue_only
+    _glue_catalog(stubber, OURS, {"vpc_flow_logs": OURS, "users_table": {}})
+    stubber.add_response("delete_table", {}, {"DatabaseName": "flowlogs_lab", "Name": "vpc_flow_logs"})
+    report = lab.teardown(progress=False)
+    assert [(o.kind, o.id) for o in report.deleted] == [("glue-table", "flowlogs_lab.vpc_flow_logs")]
+    assert {f.item.id: f.why for f in report.left_alone} == {
+        "flowlogs_lab.users_table": "not created by labkit: left alone (no ManagedBy=labkit tag)",
+        "flowlogs_lab": "holds tables labkit did not create: left alone with them"}
+
+
+def test_no_glue_database_means_nothing_to_drop(glue_only):
+    lab, stubber = glue_only
+    stubber.add_client_error("get_database", "EntityNotFoundException", "Database flowlogs_lab not found",
+                             400, expected_params={"Name": "flowlogs_lab"})
+    assert inventory.inventory_items(lab) == []
 
 
 def test_live_failure_says_athenas_reason(live):
@@ -195,6 +273,19 @@ def test_athena_functions_are_translated_for_duckdb():
 def test_offline_refusals_are_clear(sql, message):
     with pytest.raises(LabError, match=message):
         run_athena(REPLAY, sql)
+
+
+def test_objects_load_once_and_a_query_sees_exactly_the_objects_it_is_given():
+    objects = athena.offline_objects(REPLAY)
+    rows = [pq.read_metadata(o.path).num_rows for o in objects]
+    count = "SELECT count(*) AS n FROM vpc_flow_logs"
+    assert athena.query_objects(count, objects)["n"].tolist() == [sum(rows)]
+    loaded = dict(athena._STORE._ids)
+    assert athena.query_objects(count, objects)["n"].tolist() == [sum(rows)]
+    assert athena._STORE._ids == loaded, "the same objects are not loaded again"
+    # Fewer objects (another listing): only theirs are seen; the others' rows are dropped.
+    assert athena.query_objects(count, objects[:5])["n"].tolist() == [sum(rows[:5])]
+    assert athena.query_objects(count, objects)["n"].tolist() == [sum(rows)]
 
 
 def test_columns_absent_from_the_objects_are_null_like_athenas():

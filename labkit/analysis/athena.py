@@ -14,7 +14,13 @@ own figure; offline: the bytes of the Parquet column chunks, and footers, of the
 query reads in the objects its partitions select, which is what Athena bills for Parquet),
 ``EngineExecutionTimeInMillis``, and offline ``ObjectsRead`` / ``ObjectsTotal``.
 
-Sources: Amazon Athena User Guide, "Create tables for flow logs in Apache Parquet format",
+Live, the database and the table carry the lab's ownership (``Project=<lab>``, ``ManagedBy=labkit``)
+as Glue parameters (``WITH DBPROPERTIES``, ``TBLPROPERTIES``), so that teardown deletes them and
+nothing else of that name. The query results go under ``athena-results/`` in the lab's bucket,
+which teardown empties and deletes.
+
+Sources: Amazon Athena User Guide, "CREATE DATABASE" (``WITH DBPROPERTIES``: custom properties,
+which ``aws glue get-database`` shows as Parameters), "Create tables for flow logs in Apache Parquet format",
 "Create tables for flow logs in Apache Parquet format using partition projection",
 "Use partition projection with Amazon Athena" (``storage.location.template``), and the
 Athena API reference (StartQueryExecution, GetQueryExecution, GetQueryResults).
@@ -23,6 +29,7 @@ Athena API reference (StartQueryExecution, GetQueryExecution, GetQueryResults).
 from __future__ import annotations
 
 import re
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,8 +42,9 @@ from labkit.analysis.athena_sql import plan_query
 from labkit.errors import LabError
 from labkit.flowlogs.s3_layout import hive_region_prefix
 
-__all__ = ["ATHENA_COLUMNS", "PARTITION_COLUMNS", "TABLE", "FlowLogObject", "athena_ddl", "database_name",
-           "offline_objects", "partition_of", "query_objects", "run_athena"]
+__all__ = ["ATHENA_COLUMNS", "PARTITION_COLUMNS", "TABLE", "FlowLogObject", "athena_ddl", "database_ddl",
+           "database_name", "forget_database", "offline_objects", "partition_of", "query_objects",
+           "run_athena"]
 
 TABLE = "vpc_flow_logs"
 
@@ -66,6 +74,18 @@ _ATHENA_FINAL = {"SUCCEEDED", "FAILED", "CANCELLED"}
 def database_name(lab) -> str:
     """The Glue database of the lab's table: the lab's name with underscores (Athena's rule)."""
     return lab.name.replace("-", "_")
+
+
+def _ownership(lab) -> dict[str, str]:
+    from labkit.lab.tags import tag_dict
+
+    return tag_dict(lab.tags())
+
+
+def database_ddl(lab) -> str:
+    """CREATE DATABASE for the lab's table, its ownership in the database's properties."""
+    properties = ", ".join(f"'{key}' = '{value}'" for key, value in _ownership(lab).items())
+    return f"CREATE DATABASE IF NOT EXISTS `{database_name(lab)}` WITH DBPROPERTIES ({properties})"
 
 
 def table_location(lab) -> str:
@@ -99,6 +119,7 @@ def athena_ddl(lab, first_year: int | None = None) -> str:
         "projection.hour.range": "0,23",
         "projection.hour.digits": "2",
         "storage.location.template": template,
+        **_ownership(lab),
     }
     props = ",\n".join(f'  "{key}" = "{value}"' for key, value in properties.items())
     return (
@@ -130,7 +151,7 @@ def _run_live(lab, sql: str, progress: bool) -> pd.DataFrame:
     key = (lab.account_id, lab.region, database_name(lab))
     if key not in _tables_ready:
         lab.require_write("creating the Athena database and table")
-        _execute(lab, athena, f"CREATE DATABASE IF NOT EXISTS `{database_name(lab)}`", progress=False)
+        _execute(lab, athena, database_ddl(lab), progress=False)
         _execute(lab, athena, athena_ddl(lab), progress=False)
         _tables_ready.add(key)
     execution = _execute(lab, athena, sql, progress)
@@ -139,6 +160,11 @@ def _run_live(lab, sql: str, progress: bool) -> pd.DataFrame:
     frame.attrs["statistics"] = {"DataScannedInBytes": stats.get("DataScannedInBytes", 0),
                                  "EngineExecutionTimeInMillis": stats.get("EngineExecutionTimeInMillis", 0)}
     return frame
+
+
+def forget_database(lab) -> None:
+    """After teardown deleted the database: the next live query creates it (and the table) again."""
+    _tables_ready.discard((lab.account_id, lab.region, database_name(lab)))
 
 
 def _execute(lab, athena, sql: str, progress: bool) -> dict:
@@ -248,15 +274,19 @@ def _run_offline(lab, sql: str) -> pd.DataFrame:
 
 
 def query_objects(sql: str, objects: list[FlowLogObject]) -> pd.DataFrame:
-    """Run Athena SQL on DuckDB over these local Parquet flow-log objects, as ``vpc_flow_logs``."""
+    """Run Athena SQL on DuckDB over these local Parquet flow-log objects, as ``vpc_flow_logs``.
+
+    The objects are loaded once into DuckDB's own storage (:class:`_Store`); each query then
+    sees only the rows of the objects its partition conditions select, and is billed, as
+    Athena bills it, the Parquet bytes of the columns it reads in those objects."""
     import duckdb
 
     started = time.perf_counter()
     plan = plan_query(sql, TABLE, [name for name, _ in ATHENA_COLUMNS], PARTITION_COLUMNS)
     chosen = _prune(objects, plan.partition_filter)
-    with duckdb.connect() as db:
-        db.execute("SET TimeZone = 'UTC'")
-        db.execute(f"CREATE VIEW {TABLE} AS {_view_sql(chosen)}")
+    with _STORE.lock:
+        db = _STORE.holding(objects)
+        db.execute(f"CREATE OR REPLACE TEMP VIEW {TABLE} AS {_STORE.view_sql(chosen)}")
         try:
             result = db.execute(plan.duckdb_sql)
             frame = _typed_like_live(result.df(), [str(d[1]) for d in result.description])
@@ -362,38 +392,79 @@ def _prune(objects: list[FlowLogObject], partition_filter: str | None) -> list[F
     return [o for o in objects if (o.year, o.month, o.day, o.hour) in kept]
 
 
-def _view_sql(objects: list[FlowLogObject]) -> str:
-    """One SELECT giving AWS's columns (cast to its types; absent ones null) and the partition
-    columns, over the chosen objects grouped by partition."""
-    typed = {name: _DUCKDB_TYPES[kind] for name, kind in ATHENA_COLUMNS}
-    parts = ", ".join(f"CAST(NULL AS VARCHAR) AS {p}" for p in PARTITION_COLUMNS)
-    if not objects:
-        nulls = ", ".join(f'CAST(NULL AS {t}) AS "{n}"' for n, t in typed.items())
-        return f"SELECT {nulls}, {parts} WHERE false"
-    schemas = {_metadata(o.path)[0] for o in objects}
-    present = set().union(*schemas)
-    # One schema needs no matching by name, which would read every footer before the scan.
-    by_name = "true" if len(schemas) > 1 else "false"
-    columns = ", ".join(
-        f'CAST("{n}" AS {t}) AS "{n}"' if n in present else f'CAST(NULL AS {t}) AS "{n}"'
-        for n, t in typed.items())
-    if all(_HIVE.search(str(o.path)) for o in objects):
-        # The objects' own year=/month=/day=/hour= folders give the partition columns: one scan.
-        files = ", ".join(f"'{_quoted(o.path)}'" for o in objects)
-        hive_types = ", ".join(f"'{p}': VARCHAR" for p in PARTITION_COLUMNS)
-        source = (f"read_parquet([{files}], union_by_name = {by_name}, hive_partitioning = true, "
-                  f"hive_types = {{{hive_types}}})")
-        return f"SELECT {columns}, {', '.join(PARTITION_COLUMNS)} FROM {source}"
-    groups: dict[tuple[str, str, str, str], list[str]] = {}
-    for o in objects:
-        groups.setdefault((o.year, o.month, o.day, o.hour), []).append(_quoted(o.path))
-    branches = []
-    for (year, month, day, hour), paths in sorted(groups.items()):
-        files = ", ".join(f"'{p}'" for p in paths)
-        branches.append(f"SELECT *, '{year}' AS year, '{month}' AS month, '{day}' AS day, '{hour}' AS hour "
-                        f"FROM read_parquet([{files}], union_by_name = {by_name}, hive_partitioning = false)")
-    union = " UNION ALL BY NAME ".join(branches)
-    return f"SELECT {columns}, {', '.join(PARTITION_COLUMNS)} FROM ({union})"
+class _Store:
+    """The flow-log objects' rows in DuckDB's own storage, in memory, each object loaded once.
+
+    Reading a day of small gzip'd Parquet objects again for every question is what made
+    offline questions slow; flow-log objects are never rewritten (a name ends in a hash of the
+    content), so an object's rows, once loaded under its key and size, stay valid. Rows keep
+    the object they came from, so a query sees exactly the objects it chose."""
+
+    TABLE = "flow_log_rows"
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self._db = None
+        self._ids: dict[tuple[str, int], int] = {}  # (path, size) -> object id in the table
+        self._next_id = 0
+
+    def holding(self, objects: list[FlowLogObject]):
+        """The connection, its table holding every one of ``objects`` (loading the new ones)."""
+        import duckdb
+
+        if self._db is None:
+            self._db = duckdb.connect()
+            self._db.execute("SET TimeZone = 'UTC'")
+            columns = ", ".join(f'"{n}" {_DUCKDB_TYPES[k]}' for n, k in ATHENA_COLUMNS)
+            partitions = ", ".join(f"{p} VARCHAR" for p in PARTITION_COLUMNS)
+            self._db.execute(f"CREATE TABLE {self.TABLE} ({columns}, {partitions}, object_id INTEGER)")
+        listed = {(str(o.path), o.size) for o in objects}
+        gone = [self._ids.pop(key) for key in list(self._ids) if key not in listed]
+        if gone:  # another lab's objects, or a bucket emptied by teardown: free their rows
+            self._db.execute(f"DELETE FROM {self.TABLE} WHERE object_id IN ({', '.join(map(str, gone))})")
+        new = [o for o in objects if (str(o.path), o.size) not in self._ids]
+        if new:
+            self._load(new)
+        return self._db
+
+    def view_sql(self, chosen: list[FlowLogObject]) -> str:
+        """AWS's columns and the partition columns, from the chosen objects' rows only."""
+        names = ", ".join(f'"{n}"' for n, _ in ATHENA_COLUMNS) + ", " + ", ".join(PARTITION_COLUMNS)
+        ids = sorted(self._ids[(str(o.path), o.size)] for o in chosen)
+        if len(ids) == len(self._ids):
+            return f"SELECT {names} FROM {self.TABLE}"
+        if not ids:
+            return f"SELECT {names} FROM {self.TABLE} WHERE false"
+        # Rows are stored in object order, so a range lets DuckDB skip whole row groups.
+        return (f"SELECT {names} FROM {self.TABLE} WHERE object_id BETWEEN {ids[0]} AND {ids[-1]} "
+                f"AND object_id IN ({', '.join(map(str, ids))})")
+
+    def _load(self, objects: list[FlowLogObject]) -> None:
+        typed = {name: _DUCKDB_TYPES[kind] for name, kind in ATHENA_COLUMNS}
+        ids = {(str(o.path), o.size): self._next_id + i for i, o in enumerate(objects)}
+        self._next_id += len(objects)
+        # One read per schema: a single schema needs no matching by name, which is slower.
+        by_schema: dict[frozenset[str], list[FlowLogObject]] = {}
+        for o in objects:
+            by_schema.setdefault(_metadata(o.path)[0], []).append(o)
+        for present, group in by_schema.items():
+            catalog = pd.DataFrame({
+                "filename": [str(o.path) for o in group],
+                **{p: [getattr(o, p) for o in group] for p in PARTITION_COLUMNS},
+                "object_id": [ids[(str(o.path), o.size)] for o in group]})
+            columns = ", ".join(f'CAST(r."{n}" AS {t})' if n in present else f"CAST(NULL AS {t})"
+                                for n, t in typed.items())
+            files = ", ".join(f"'{_quoted(o.path)}'" for o in group)
+            self._db.register("catalog", catalog)
+            self._db.execute(
+                f"INSERT INTO {self.TABLE} SELECT {columns}, c.year, c.month, c.day, c.hour, c.object_id "
+                f"FROM read_parquet([{files}], filename = true, hive_partitioning = false) AS r "
+                "JOIN catalog AS c USING (filename) ORDER BY c.object_id")
+            self._db.unregister("catalog")
+        self._ids.update(ids)
+
+
+_STORE = _Store()
 
 
 def _quoted(path: Path) -> str:

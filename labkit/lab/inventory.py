@@ -1,8 +1,9 @@
 """Everything the lab owns right now: what carries both Project=<lab> and ManagedBy=labkit.
 
 Each kind is first narrowed cheaply (EC2 by the Project tag, IAM by the lab's
-path, log groups and buckets by the lab's name prefix), then kept only when its
-own tags say it is the lab's. What is narrowed in but not owned (a user's
+path, log groups and buckets by the lab's name prefix, the Glue database of
+``lab.athena`` by its name), then kept only when its own tags (Glue: its
+parameters) say it is the lab's. What is narrowed in but not owned (a user's
 look-alike tagged ``Project=<lab>``, a bucket that merely shares the prefix) is
 listed as foreign, so that teardown can say it left it alone.
 """
@@ -14,7 +15,8 @@ from dataclasses import dataclass, field
 
 from botocore.exceptions import ClientError
 
-from labkit.lab.names import iam_path, log_group_prefix
+from labkit.analysis.athena import database_name
+from labkit.lab.names import bucket_prefix, iam_path, log_group_prefix
 from labkit.lab.tags import MANAGED_BY, MANAGED_BY_KEY, PROJECT_KEY, is_managed, project_filter, tag_dict
 
 GONE_PEERING = {"deleted", "deleting", "rejected", "failed", "expired"}
@@ -41,11 +43,6 @@ class Survey:
     foreign: list[Foreign] = field(default_factory=list)
 
 
-def bucket_prefix(lab) -> str:
-    """Buckets the lab would create are named after it (none of the current steps makes one)."""
-    return f"{lab.name}-flowlogs-"
-
-
 def survey(lab) -> Survey:
     """The lab's resources, and the look-alikes it must leave alone."""
     found = Survey()
@@ -55,7 +52,16 @@ def survey(lab) -> Survey:
             found.owned.append(item)
         else:
             found.foreign.append(Foreign(item, _why_not_ours(tag_dict(tags), lab.name)))
+    _keep_databases_holding_foreign_tables(found)
     return found
+
+
+def _keep_databases_holding_foreign_tables(found: Survey) -> None:
+    """Deleting a Glue database deletes its tables: ours goes only if every table in it is ours."""
+    foreign_tables = {f.item.id.split(".", 1)[0] for f in found.foreign if f.item.kind == "glue-table"}
+    for item in [o for o in found.owned if o.kind == "glue-database" and o.id in foreign_tables]:
+        found.owned.remove(item)
+        found.foreign.append(Foreign(item, "holds tables labkit did not create: left alone with them"))
 
 
 def inventory_items(lab) -> list[Owned]:
@@ -80,6 +86,7 @@ def _candidates(lab) -> Iterator[tuple[str, str, str, list | dict | None]]:
     yield from _ec2_candidates(lab.client("ec2"), lab.name)
     yield from _iam_candidates(lab.client("iam"), iam_path(lab))
     yield from _log_group_candidates(lab.client("logs"), log_group_prefix(lab))
+    yield from _glue_candidates(lab.client("glue"), database_name(lab))
     yield from _bucket_candidates(lab.client("s3"), bucket_prefix(lab))
 
 
@@ -131,6 +138,20 @@ def _log_group_candidates(logs, prefix: str):
             arn = g.get("logGroupArn") or g["arn"].removesuffix(":*")
             tags = logs.list_tags_for_resource(resourceArn=arn).get("tags", {})
             yield "log-group", g["logGroupName"], g["logGroupName"], tags
+
+
+def _glue_candidates(glue, database: str):
+    """The Athena table ``lab.athena`` creates live, then its database (Glue parameters as tags)."""
+    try:
+        parameters = glue.get_database(Name=database)["Database"].get("Parameters")
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "EntityNotFoundException":
+            raise
+        return
+    for page in glue.get_paginator("get_tables").paginate(DatabaseName=database):
+        for table in page["TableList"]:
+            yield "glue-table", f"{database}.{table['Name']}", table["Name"], table.get("Parameters")
+    yield "glue-database", database, database, parameters
 
 
 def _bucket_candidates(s3, prefix: str):

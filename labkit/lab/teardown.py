@@ -18,19 +18,21 @@ from dataclasses import dataclass, field
 
 from botocore.exceptions import ClientError
 
+from labkit.analysis.athena import forget_database
 from labkit.lab.inventory import Foreign, Owned, survey
 from labkit.lab.tags import lab_filter
 
 ORDER = [
     "flow-log", "instance", "instance-profile", "iam-role", "peering", "network-interface",
     "route-table", "network-acl", "security-group", "subnet", "internet-gateway", "vpc", "log-group",
-    "s3-bucket",
+    "glue-table", "glue-database", "s3-bucket",
 ]
 GONE = {
     "InvalidVpcID.NotFound", "InvalidSubnetID.NotFound", "InvalidGroup.NotFound",
     "InvalidInternetGatewayID.NotFound", "InvalidRouteTableID.NotFound", "NoSuchEntity",
     "InvalidVpcPeeringConnectionID.NotFound", "InvalidNetworkInterfaceID.NotFound",
     "ResourceNotFoundException", "NoSuchBucket", "InvalidFlowLogId.NotFound", "InvalidNetworkAclID.NotFound",
+    "EntityNotFoundException",
 }
 MAX_PASSES = 8
 
@@ -165,7 +167,13 @@ def _delete(lab, item: Owned) -> None:
         ec2.delete_vpc(VpcId=rid)
     elif kind == "log-group":
         lab.client("logs").delete_log_group(logGroupName=rid)
-    elif kind == "s3-bucket":
+    elif kind == "glue-table":
+        database, table = rid.split(".", 1)
+        lab.client("glue").delete_table(DatabaseName=database, Name=table)
+    elif kind == "glue-database":
+        lab.client("glue").delete_database(Name=rid)
+        forget_database(lab)
+    elif kind == "s3-bucket":  # with it the Athena query results under athena-results/
         _empty_and_delete_bucket(lab.client("s3"), rid)
     else:
         raise ValueError(f"teardown does not know how to delete a {kind}")
