@@ -13,7 +13,8 @@ import time
 import pandas as pd
 import pytest
 
-from labkit.logsinsights import EventTable, run_query
+from labkit.emulator import insights_worker
+from labkit.logsinsights import EventTable, parse_query, run_query
 from tests.emulator_fixtures import clients
 
 N_EVENTS = 200_000
@@ -141,3 +142,17 @@ def test_a_large_filter_log_events_does_not_block_other_clients(heavy_group):
     assert max(latencies) < min(1.0, found["seconds"] / 2), (found["seconds"], latencies)
     expected = [i for i in range(N_EVENTS) if i > 100 and i % 50][:10_000]
     assert [e["message"] for e in found["answer"]["events"]] == [_message(i) for i in expected]
+
+
+def test_the_worker_process_answers_what_the_emulator_would(monkeypatch):
+    """A large table's query runs in the worker process: same rows, @ptr values and statistics."""
+    monkeypatch.setattr(insights_worker, "PROCESS_MIN_EVENTS", 0)  # this small table goes there too
+    table = EventTable(_events(0, 500))
+    window = {"start_ms": 0, "end_ms": 10**12, "limit": None}
+    for text in ("stats sum(bytes) as b, count(*) as n by srcAddr | sort b desc | limit 5",
+                 "fields @timestamp, srcAddr | sort @timestamp desc | limit 3"):
+        in_process = run_query(parse_query(text), table.snapshot(), **window)
+        assert insights_worker.run(text, table.snapshot(), window) == (in_process.to_aws(),
+                                                                       dict(in_process.statistics))
+    with pytest.raises(insights_worker.WorkerFailed, match="no_such_function"):
+        insights_worker.run("stats no_such_function(bytes)", table.snapshot(), window)

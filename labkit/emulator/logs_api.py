@@ -9,9 +9,10 @@ of our store. ``GetLogEvents``, ``FilterLogEvents``,
 
 As on AWS, ``StartQuery`` answers a queryId at once and the query runs in the
 background: under the emulator's lock it takes a snapshot of the groups' events
-(column references, no copy), then a worker thread runs the query outside the
-lock, so a heavy query never makes other requests wait. ``GetQueryResults`` says
-``Scheduled``/``Running`` until it is done, then ``Complete`` (or ``Failed``);
+(column references, no copy), then a thread of its own runs the query outside the
+lock (a large table in a worker process, :mod:`insights_worker`), so a heavy query never
+makes other requests wait. ``GetQueryResults`` says ``Scheduled``/``Running`` until it
+is done, then ``Complete`` (or ``Failed``);
 ``StopQuery`` makes it ``Cancelled`` (its result is dropped when it ends).
 ``GetLogEvents`` and ``FilterLogEvents`` answer when done, but they too take a view of the
 group under the lock and read it (filter patterns and all) with the lock released.
@@ -32,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from labkit.emulator import logstore, moto_adapter
+from labkit.emulator import insights_worker, logstore, moto_adapter
 from labkit.emulator.awsproto import AwsError, Call, json_body
 from labkit.emulator.hooks import LOCK, after, before
 from labkit.logsinsights import (
@@ -40,7 +41,6 @@ from labkit.logsinsights import (
     InvalidFilterPatternError,
     MalformedQueryError,
     parse_query,
-    run_query,
 )
 
 MAX_EVENTS = 10_000
@@ -315,7 +315,7 @@ def start_query(call: Call):
     if int(end) < int(start):
         raise AwsError("InvalidParameterException", "End time should not be before the start time")
     try:
-        query = parse_query(text)
+        parse_query(text)  # a malformed query is refused now, as AWS does, not when it runs
     except MalformedQueryError as exc:
         return _malformed(exc)
     limit = p.get("limit")
@@ -328,13 +328,13 @@ def start_query(call: Call):
     while len(QUERIES) > 200:
         QUERIES.popitem(last=False)
     window = {"start_ms": int(start) * 1000, "end_ms": int(end) * 1000 + 999, "limit": limit}
-    threading.Thread(target=_run, args=(q, query, sources, window), daemon=True,
+    threading.Thread(target=_run, args=(q, sources, window), daemon=True,
                      name=f"insights-{query_id[:8]}").start()
     return json_body({"queryId": query_id})
 
 
-def _run(q: _Query, query, sources: list, window: dict) -> None:
-    """A query's worker thread: runs it on its snapshot, outside the lock."""
+def _run(q: _Query, sources: list, window: dict) -> None:
+    """A query's thread: runs it on its snapshot, outside the lock (a large one in the worker process)."""
     with _WORKERS:
         with LOCK:  # StopQuery changes the status under the lock too
             if q.status != "Scheduled":  # stopped while it waited
@@ -342,11 +342,9 @@ def _run(q: _Query, query, sources: list, window: dict) -> None:
             q.status = "Running"
         try:
             table = _combine([snapshot for _store, snapshot in sources])
-            result = run_query(query, table, **window)
-            stats = dict(result.statistics)
+            results, stats = insights_worker.run(q.query_string, table, window)
             stats.update(estimatedRecordsSkipped=0.0, estimatedBytesSkipped=0.0,
                          logGroupsScanned=float(len(q.groups)))
-            results = result.to_aws()
         except Exception as exc:  # noqa: BLE001 - the query fails, as on AWS; the emulator lives on
             log.error("Logs Insights query %s failed: %r", q.query_id, exc)
             with LOCK:
