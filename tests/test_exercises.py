@@ -100,12 +100,12 @@ def test_mode_overlap_and_policy(lab, capsys):
     _refuses("05-which-policy", ["trust", "both"], lab, capsys)
 
 
-def test_default_route_is_vpc_1s_own_internet_gateway(lab, r, capsys):
+def test_default_route_is_the_internet_gateway_subnet_2s_table_uses(lab, r, capsys):
     igw1 = _default_route_target(lab, r.rtb1, "0.0.0.0/0")
     igw2 = _default_route_target(lab, r.rtb2, "0.0.0.0/0")
-    assert igw1.startswith("igw-") and igw1 != igw2
-    _accepts("02-default-route", f" {igw1} ", lab, capsys)
-    _refuses("02-default-route", ["igw-", igw1[:-2], igw2, "igw-nonsense", igw1.upper(), r.rtb1, 7],
+    assert igw2.startswith("igw-") and igw1 != igw2
+    _accepts("02-default-route", f" {igw2} ", lab, capsys)
+    _refuses("02-default-route", ["igw-", igw2[:-2], igw1, "igw-nonsense", igw2.upper(), r.rtb2, 7],
              lab, capsys)
 
 

@@ -142,16 +142,17 @@ def _overlap(answer, lab) -> Verdict:
     return Verdict(False, "")
 
 
-@_exercise("02-default-route", "list route table 1's routes (describe_route_tables); find 0.0.0.0/0")
+@_exercise("02-default-route", "list route table 2's routes (describe_route_tables); find 0.0.0.0/0")
 def _default_route(answer, lab) -> Verdict:
-    table = _tagged(lab, "describe_route_tables", "RouteTables", "rtb1")
+    # Notebook 02 asks about subnet 2's route table (VPC 2's).
+    table = _tagged(lab, "describe_route_tables", "RouteTables", "rtb2")
     route = _route(table, "0.0.0.0/0")
     if route is None or not route.get("GatewayId"):
-        raise LabError("route table 1 has no 0.0.0.0/0 route to a gateway: run notebook 02")
-    other = _tagged(lab, "describe_internet_gateways", "InternetGateways", "igw2")["InternetGatewayId"]
-    verdict = _same_id(answer, route["GatewayId"], "igw", {"VPC 2's internet gateway": other})
+        raise LabError("route table 2 has no 0.0.0.0/0 route to a gateway: run notebook 02")
+    other = _tagged(lab, "describe_internet_gateways", "InternetGateways", "igw1")["InternetGatewayId"]
+    verdict = _same_id(answer, route["GatewayId"], "igw", {"VPC 1's internet gateway": other})
     if verdict.right:
-        return Verdict(True, f"route table 1 sends 0.0.0.0/0 to {route['GatewayId']}, VPC 1's internet "
+        return Verdict(True, f"route table 2 sends 0.0.0.0/0 to {route['GatewayId']}, VPC 2's internet "
                              "gateway.")
     return verdict
 
