@@ -181,9 +181,12 @@ def test_unknown_query_action(fresh_emulator):
     assert b"<Code>InvalidAction</Code>" in body
 
 
+DETECTOR = "arn:aws:logs:us-east-1:123456789012:anomaly-detector:x"
+
+
 @pytest.mark.parametrize(("service", "call", "operation"), [
-    ("ssm", lambda c: c.describe_instance_information(), "DescribeInstanceInformation"),
-    ("logs", lambda c: c.put_query_definition(name="q", queryString="fields @message"), "PutQueryDefinition"),
+    ("ssm", lambda c: c.get_connection_status(Target="i-0123456789abcdef0"), "GetConnectionStatus"),
+    ("logs", lambda c: c.get_log_anomaly_detector(anomalyDetectorArn=DETECTOR), "GetLogAnomalyDetector"),
 ])
 def test_unimplemented_operation_is_named_in_a_400(fresh_emulator, service, call, operation):
     status, code, message = _error(lambda: call(_client(fresh_emulator.endpoint, service)))

@@ -239,6 +239,8 @@ def test_confirmed_live_lab_creates_tagged_resources(stubs):
     ec2.add_response("create_vpc", {"Vpc": vpc},
                      {"CidrBlock": "10.0.0.0/16", "TagSpecifications": tag_spec("vpc", LAB, "vpc1")})
     ec2.add_response("describe_vpcs", {"Vpcs": [{**vpc, "State": "available"}]}, {"VpcIds": ["vpc-0a1"]})
+    ec2.add_response("describe_vpc_attribute", {"VpcId": "vpc-0a1", "EnableDnsHostnames": {"Value": False}},
+                     {"VpcId": "vpc-0a1", "Attribute": "enableDnsHostnames"})
     ec2.add_response("modify_vpc_attribute", {},
                      {"VpcId": "vpc-0a1", "EnableDnsHostnames": {"Value": True}})
     assert ensure_vpc(lab, "vpc1", quiet=True) == Vpc("vpc1", "vpc-0a1", "10.0.0.0/16")
@@ -462,7 +464,7 @@ def test_inventory_follows_every_page(stubs):
                                                  "Tags": OURS}]}, {"Filters": project_filter(LAB)})
 
     def profile_tags(name):
-        iam.add_response("get_instance_profile", {"InstanceProfile": {**_profile(name), "Tags": OURS}},
+        iam.add_response("list_instance_profile_tags", {"Tags": OURS, "IsTruncated": False},
                          {"InstanceProfileName": name})
 
     iam.add_response("list_instance_profiles", {"InstanceProfiles": [_profile("p1")], "IsTruncated": True,

@@ -46,7 +46,7 @@ class Survey:
 def survey(lab) -> Survey:
     """The lab's resources, and the look-alikes it must leave alone."""
     found = Survey()
-    for kind, rid, name, tags in _candidates(lab):
+    for kind, rid, name, tags in candidates(lab):
         item = Owned(kind, rid, name)
         if is_managed(tags, lab.name):
             found.owned.append(item)
@@ -81,7 +81,7 @@ def _name(tags) -> str:
     return tag_dict(tags).get("Name") or ""
 
 
-def _candidates(lab) -> Iterator[tuple[str, str, str, list | dict | None]]:
+def candidates(lab) -> Iterator[tuple[str, str, str, list | dict | None]]:
     """(kind, id, name, tags) of everything that may be the lab's, in dependency order."""
     yield from _ec2_candidates(lab.client("ec2"), lab.name)
     yield from _iam_candidates(lab.client("iam"), iam_path(lab))
@@ -124,7 +124,7 @@ def _iam_candidates(iam, path: str):
     for page in iam.get_paginator("list_instance_profiles").paginate(PathPrefix=path):
         for p in page["InstanceProfiles"]:
             name = p["InstanceProfileName"]
-            tags = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"].get("Tags")
+            tags = iam.list_instance_profile_tags(InstanceProfileName=name)["Tags"]
             yield "instance-profile", name, p["Arn"], tags
     for page in iam.get_paginator("list_roles").paginate(PathPrefix=path):
         for r in page["Roles"]:

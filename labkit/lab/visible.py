@@ -15,7 +15,7 @@ from collections.abc import Callable
 from botocore.exceptions import ClientError
 
 from labkit.errors import LabError
-from labkit.lab.inventory import Owned, _candidates
+from labkit.lab.inventory import Owned, candidates
 from labkit.lab.locking import lab_lock
 from labkit.lab.retry import with_retries
 from labkit.lab.tags import ROLE_KEY, is_managed, tag_value
@@ -68,7 +68,7 @@ def create_once(lab, role: str, make: Callable[[], dict], kind: str | None = Non
 
 def owned_with_role(lab, role: str, kind: str | None = None) -> Owned | None:
     """The lab's resource whose ``labkit:role`` tag is ``role`` (of ``kind``, if given), or None."""
-    found = [Owned(k, rid, name) for k, rid, name, tags in _candidates(lab)
+    found = [Owned(k, rid, name) for k, rid, name, tags in candidates(lab)
              if is_managed(tags, lab.name) and _role_of(tags) == role and kind in (None, k)]
     if len(found) > 1:
         listed = ", ".join(f"{o.kind} {o.id}" for o in found)

@@ -38,7 +38,10 @@ def ensure_vpc(lab, role: str, quiet: bool = False) -> Vpc:
     )
     if created:
         ec2.get_waiter("vpc_available").wait(VpcIds=[vpc["VpcId"]])
-        # Instances need DNS hostnames for SSM's endpoints to resolve in a custom VPC.
+    # Instances need DNS hostnames for SSM's endpoints to resolve in a custom VPC; a VPC made in
+    # the notebook (or by hand) without them is adopted and given them here.
+    hostnames = ec2.describe_vpc_attribute(VpcId=vpc["VpcId"], Attribute="enableDnsHostnames")
+    if not hostnames["EnableDnsHostnames"]["Value"]:
         ec2.modify_vpc_attribute(VpcId=vpc["VpcId"], EnableDnsHostnames={"Value": True})
     check(vpc["CidrBlock"] == cidr,
           f"{vpc['VpcId']} has CIDR {vpc['CidrBlock']}, expected {cidr}")
