@@ -66,7 +66,7 @@ def test_names_list_every_exercise_in_notebook_order():
     assert set(exercises.NAMES) == set(_EXERCISES)
     assert list(exercises.NAMES) == sorted(exercises.NAMES, key=lambda n: n[:2])
     for kept in ("00-mode", "01-overlap", "02-default-route", "03-icmp-source", "04-peer-route",
-                 "05-which-policy", "06-direction-field", "07-probe-port", "99-left"):
+                 "05-which-policy", "06-direction-field", "07-probe-source-port", "99-left"):
         assert kept in exercises.NAMES  # notebooks 00-07 and 99 call these
 
 
@@ -132,13 +132,15 @@ def test_direction_field_is_in_the_lab_format(lab, capsys):
              lab, capsys)
 
 
-def test_probe_port_is_the_refused_port_between_the_instances(lab, r, capsys):
+def test_probe_source_port_is_the_ephemeral_port_of_the_refused_probe(lab, r, capsys):
     records = lab.flow_logs(progress=False)
     ours = records["srcaddr"].isin([r.ip1, r.ip2]) & records["dstaddr"].isin([r.ip1, r.ip2])
-    (port,) = set(records.loc[ours & (records["action"] == "REJECT"), "dstport"])
-    scanned = next(p for p in records.loc[~ours & (records["action"] == "REJECT"), "dstport"] if p != port)
-    _accepts("07-probe-port", int(port), lab, capsys)
-    _refuses("07-probe-port", [scanned, 22, "port"], lab, capsys)
+    rejected = records[ours & (records["action"] == "REJECT")]
+    (port,) = set(rejected["srcport"])
+    (probed,) = set(rejected["dstport"])
+    scanned = next(p for p in records.loc[~ours & (records["action"] == "REJECT"), "srcport"] if p != port)
+    _accepts("07-probe-source-port", int(port), lab, capsys)
+    _refuses("07-probe-source-port", [int(probed), scanned, 22, "port"], lab, capsys)
 
 
 def test_inventory_count(lab, capsys):

@@ -6,7 +6,7 @@ import pytest
 
 from labkit import LabError, open_lab
 from labkit.analysis.insights import results_to_frame
-from labkit.analysis.queries import PARSE, SAMPLE_QUERIES, same_answer
+from labkit.analysis.queries import LAB_QUERIES, PARSE, same_answer
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def test_replay_refuses_to_build_with_a_clear_error(replay):
         lab.teardown()
 
 
-@pytest.mark.parametrize("query", SAMPLE_QUERIES, ids=[q.title for q in SAMPLE_QUERIES])
+@pytest.mark.parametrize("query", LAB_QUERIES, ids=[q.title for q in LAB_QUERIES])
 def test_each_sample_query_agrees_with_pandas(replay, query):
     lab, df = replay
     answer = lab.insights(query.query)
@@ -52,7 +52,7 @@ def test_the_parse_prefix_names_every_field_of_the_lab_format(replay):
 
 def test_same_answer_notices_a_difference(replay):
     lab, df = replay
-    query = SAMPLE_QUERIES[0]
+    query = LAB_QUERIES[0]
     answer = lab.insights(query.query)
     assert not same_answer(answer.iloc[:-1], query.pandas(df))
     changed = answer.copy()

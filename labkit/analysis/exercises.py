@@ -218,12 +218,13 @@ def _direction_field(answer, lab) -> Verdict:
     return Verdict(False, "That field is not in the lab's format.")
 
 
-@_exercise("07-probe-port", "the port of the REJECT records between the two instances")
-def _probe_port(answer, lab) -> Verdict:
+@_exercise("07-probe-source-port", "the source port of the REJECT record between the two instances: "
+                                   "the port the sender's kernel picked, not the one it probed")
+def _probe_source_port(answer, lab) -> Verdict:
     ips = [i["PrivateIpAddress"] for i in _instances(lab).values()]
     records = lab.flow_logs(progress=False)
     between = records[records["srcaddr"].isin(ips) & records["dstaddr"].isin(ips)]
-    rejected = {int(p) for p in between.loc[between["action"] == "REJECT", "dstport"].dropna()}
+    rejected = {int(p) for p in between.loc[between["action"] == "REJECT", "srcport"].dropna()}
     if not rejected:
         raise LabError("the lab's flow logs hold no REJECT between the instances yet: run notebook 07")
     try:
@@ -231,8 +232,9 @@ def _probe_port(answer, lab) -> Verdict:
     except (TypeError, ValueError):
         return Verdict(False, "Give the port as a number.")
     if port in rejected:
-        return Verdict(True, f"the probe to port {port} was REJECTed on arrival at instance 2.")
-    return Verdict(False, "No REJECT record between the two instances has that destination port.")
+        return Verdict(True, f"instance 1 sent the probe from ephemeral port {port}; instance 2's "
+                             "security group REJECTed it on arrival.")
+    return Verdict(False, "No REJECT record between the two instances has that source port.")
 
 
 @_exercise("07-ping-back", "ssm.send_command(InstanceIds=[instance 2's id], "
@@ -374,7 +376,7 @@ def _lab_ids(lab, r) -> set[str]:
 
 NAMES: tuple[str, ...] = (
     "00-mode", "01-overlap", "02-default-route", "03-icmp-source", "04-peer-route", "05-which-policy",
-    "06-direction-field", "07-probe-port", "07-ping-back", "08-scans", "09-rejects-by-port",
+    "06-direction-field", "07-probe-source-port", "07-ping-back", "08-scans", "09-rejects-by-port",
     "10-fix-it-yourself", "99-left",
 )
 """Every exercise, in notebook order."""

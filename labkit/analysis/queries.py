@@ -109,8 +109,6 @@ LAB_QUERIES = [
 """The lab's own Logs Insights queries (adapted from AWS's samples, not AWS's text), each with its pandas
 twin; ties are broken by a second sort key, so that both tools give the same rows in the same order."""
 
-SAMPLE_QUERIES = LAB_QUERIES  # the former name, still imported by tests/test_replay_and_queries.py
-
 
 def same_answer(insights: pd.DataFrame, by_pandas: pd.DataFrame) -> bool:
     """True when both tools give the same rows (column names and number types aside)."""
