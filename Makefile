@@ -36,8 +36,11 @@ test: lint unit nbval
 lint: $(STAMP)
 	$(BIN)/ruff check labkit tests benchmarks
 
+# Two workers, a test file each at a time (a file's fixtures stay in one process, each worker has
+# its own emulator); then the tests that measure time or drive a browser, alone.
 unit: $(STAMP)
-	$(BIN)/pytest tests
+	$(BIN)/pytest -n 2 --dist loadfile -m "not serial" tests
+	$(BIN)/pytest -m serial tests
 
 nbval: $(STAMP)
 	$(BIN)/pytest $(NBVAL) notebooks

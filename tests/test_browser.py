@@ -18,6 +18,8 @@ import pytest
 
 from tests import browser_harness as browser
 
+pytestmark = pytest.mark.serial  # a browser and a JupyterLab server are heavy: alone, not beside other tests
+
 REPO = Path(__file__).resolve().parents[1]
 BUILD = REPO / "build" / "browser"
 NO_CHROMIUM = (

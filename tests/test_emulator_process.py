@@ -14,6 +14,8 @@ import pytest
 from labkit.emulator import process
 from labkit.errors import LabError
 
+pytestmark = pytest.mark.serial  # starting and killing emulators has time bounds
+
 START_IN_CHILD = ("import json; from labkit.emulator import process; info = process.start(); "
                   "print(json.dumps({'endpoint': info.endpoint, 'pid': info.pid}))")
 

@@ -23,6 +23,7 @@ from labkit.logsinsights import (
 HOSTILE_LINES = ["a" * 40, "a" * 40 + "!"]
 
 
+@pytest.mark.serial  # a time bound
 def test_a_catastrophic_regex_answers_within_a_second():
     """`like /(a+)+$/` and the `%(a+)+$%` filter pattern over forty `a`s (issue 10, point 2).
 

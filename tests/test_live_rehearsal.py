@@ -18,6 +18,8 @@ from labkit.analysis.queries import PARSE
 from labkit.lab.inventory import survey
 from labkit.lab.names import OFFLINE_ACCOUNT_ID, PROBE_PORT
 
+pytestmark = pytest.mark.serial  # the rehearsal has a time bound
+
 LAB = "rehearsal"
 REGION = "us-east-1"
 
