@@ -9,7 +9,9 @@ columns the question needs) and, at a smaller size, the offline Logs Insights en
 same records as CloudWatch Logs events. Prints the ratios and PASS/FAIL against the goals:
 each question under 1 s offline and at least 3x faster than pandas; a one-hour query reads no
 more than 1/20 of the day's bytes. The first query, which fetches every object from S3 into
-the local cache, is timed on its own line.
+the local cache and loads their rows into DuckDB's storage (once per process), is timed on its
+own line. For comparison, pandas is also timed on a warm frame (the columns of every question
+already read into memory), which is not the goal's measure.
 """
 
 from __future__ import annotations
@@ -116,24 +118,28 @@ def main() -> int:
         busy = lab.simulate_busy_network(records=args.records, seed=1, day=DAY, progress=False)
         print(f"generation and delivery: {busy}")
         first, _ = best_of(1, lambda: lab.athena("SELECT count(*) FROM vpc_flow_logs"))
-        print(f"first query (fetches {busy.objects} objects into the local cache): {first:.2f} s")
+        print(f"first query (fetches {busy.objects} objects into the local cache and loads them into "
+              f"DuckDB): {first:.2f} s")
         listing, objects = best_of(args.repeat, lambda: offline_objects(lab))
         print(f"listing the bucket ({len(objects)} objects, cached): {listing:.2f} s per query; both "
               "engines below start from the same listed objects")
         paths = [str(o.path) for o in objects]
+        every_column = sorted({c for *_, columns, _ in QUESTIONS for c in columns})
+        warm = pd.read_parquet(paths, columns=every_column, dtype_backend="pyarrow")
 
-        print(f"\n{'question':<42}{'athena s':>10}{'pandas s':>10}{'x faster':>10}")
+        print(f"\n{'question':<42}{'athena s':>10}{'pandas s':>10}{'x faster':>10}{'warm pandas s':>15}")
         ok = True
         for title, sql, twin, columns, _ in QUESTIONS:
             sql_s, answer = best_of(args.repeat, lambda q=sql: query_objects(q, objects))
             pandas_s, expected = best_of(args.repeat, lambda t=twin, c=columns: t(
                 pd.read_parquet(paths, columns=c)))
+            warm_s, _ = best_of(args.repeat, lambda t=twin, w=warm: t(w))
             if len(answer) != len(expected):
                 print(f"  {title}: SQL gave {len(answer)} rows, pandas {len(expected)}")
                 ok = False
             good = sql_s < 1 and pandas_s / sql_s >= 3
             ok &= good
-            print(f"{title:<42}{sql_s:>10.3f}{pandas_s:>10.3f}{pandas_s / sql_s:>10.1f}"
+            print(f"{title:<42}{sql_s:>10.3f}{pandas_s:>10.3f}{pandas_s / sql_s:>10.1f}{warm_s:>15.3f}"
                   f"  {'PASS' if good else 'FAIL'}", flush=True)
 
         question = "SELECT count(*) AS n, sum(bytes) AS b FROM vpc_flow_logs WHERE " + WHERE_DAY

@@ -1,7 +1,7 @@
 """Athena's SQL read offline: one query, checked, translated to DuckDB, with what it needs to read.
 
 Athena runs Trino SQL. Offline, the same text runs on DuckDB after sqlglot translates it
-(``from_unixtime`` -> ``TO_TIMESTAMP``, ``approx_distinct`` -> ``APPROX_COUNT_DISTINCT``, ...).
+(``from_unixtime`` -> ``EPOCH_MS``, ``approx_distinct`` -> ``APPROX_COUNT_DISTINCT``, ...).
 What cannot be translated raises a :class:`LabError` naming the construct, never a quietly
 different query. Besides the DuckDB text, a :class:`PlannedQuery` says which columns the query
 reads (Athena bills the Parquet columns it reads) and which conditions on the partition
@@ -52,12 +52,25 @@ def plan_query(sql: str, table: str, table_columns: list[str], partition_columns
     partition_filter = None
     if len(references) == 1:
         partition_filter = _partition_filter(references[0], set(partition_columns))
+    statement = statement.transform(_from_unixtime_in_milliseconds)
     try:
         duckdb_sql = statement.sql(dialect="duckdb", unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError as error:
         raise LabError(f"this Athena SQL has no DuckDB equivalent, so it cannot run offline: {error}. "
                        "Rewrite that part, or run it on Athena (live mode)") from None
     return PlannedQuery(duckdb_sql, columns, partition_filter)
+
+
+def _from_unixtime_in_milliseconds(node: exp.Expression) -> exp.Expression:
+    """``from_unixtime(x)`` is a timestamp(3) in UTC on Athena. DuckDB's own translation, a
+    TIMESTAMPTZ, goes through the ICU calendar in every ``date_trunc``; a plain timestamp of
+    the same milliseconds (the session's zone is UTC) is the same instant, three times faster."""
+    if isinstance(node, exp.UnixToTime) and not any(node.args.get(a) for a in ("scale", "zone", "hours",
+                                                                                 "minutes", "format")):
+        millis = exp.cast(exp.Mul(this=exp.Paren(this=node.this.copy()), expression=exp.Literal.number(1000)),
+                          "BIGINT")
+        return exp.Anonymous(this="EPOCH_MS", expressions=[millis])
+    return node
 
 
 def _parse_one(sql: str) -> exp.Expression:
