@@ -278,10 +278,10 @@ def test_the_broken_trust_demo_fails_for_its_trust_policy_alone(fresh_emulator):
 
     lab = open_lab(step=4, quiet=True)
     seen: dict[str, object] = {}
-    lab.client("iam").meta.events.register(
-        "provide-client-params.iam.PutRolePolicy", lambda params, **_: seen.update(policy=params["PolicyDocument"]))
-    lab.client("ec2").meta.events.register(
-        "provide-client-params.ec2.CreateFlowLogs", lambda params, **_: seen.update(group=params["LogGroupName"]))
+    lab.client("iam").meta.events.register("provide-client-params.iam.PutRolePolicy",
+                                           lambda params, **_: seen.update(policy=params["PolicyDocument"]))
+    lab.client("ec2").meta.events.register("provide-client-params.ec2.CreateFlowLogs",
+                                           lambda params, **_: seen.update(group=params["LogGroupName"]))
     shown = lab.demonstrate_broken_trust()
     assert shown.DeliverLogsErrorMessage.iloc[0] == "Access error"
     group_arn = f"arn:aws:logs:{lab.region}:{lab.account_id}:log-group:{seen['group']}"
