@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from labkit.errors import LabError
 from labkit.lab.commands import CommandResult, run_command
 from labkit.lab.names import VPC_CIDRS, delivery_role_name, log_group_name
+from labkit.lab.policies import trust_policy
 from labkit.lab.tags import ROLE_KEY, lab_filter, tag_value
 
 __all__ = ["FAULTS", "Fault", "LabResources", "PlantedFault", "Trial", "check_diagnosis", "fix_fault",
@@ -383,8 +384,6 @@ class FlowLogRoleTrust(Fault):
                                                     PolicyDocument=json.dumps(WRONG_TRUST))
 
     def fix(self, lab) -> None:
-        from labkit.lab.steps.flow_log_role import trust_policy
-
         trust = trust_policy(lab.account_id, lab.region)
         lab.client("iam").update_assume_role_policy(RoleName=delivery_role_name(lab),
                                                     PolicyDocument=json.dumps(trust))

@@ -12,7 +12,7 @@ OFFLINE_ACCOUNT_ID = "123456789012"
 """The account the offline emulator answers as (moto's default)."""
 
 PROBE_PORT = 56121
-"""The TCP port the lab probes and the security group refuses (the seed guide's example)."""
+"""The TCP port the lab probes and the receiving security group drops (the seed guide's example)."""
 
 VPC_CIDRS = {"vpc1": "10.0.0.0/16", "vpc2": "192.168.0.0/16"}
 """Two address ranges that do not overlap, so that the VPCs can be peered."""
