@@ -100,7 +100,8 @@ def _heavy_loop(c: dict, stop: threading.Event, done: list) -> None:
                 done.append((status, time.perf_counter() - t))
                 break
             time.sleep(0.2)
-        if status in ("Scheduled", "Running"):
+        if status in ("Scheduled", "Running"):  # the phase ended first: counted, then stopped
+            done.append((f"still {status}", time.perf_counter() - t))
             logs.stop_query(queryId=query_id)
 
 
