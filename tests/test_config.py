@@ -59,6 +59,7 @@ def test_labkit_run_offline_says_nothing_extra(monkeypatch, capsys):
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.serial  # a time bound
 def test_a_dead_emulator_is_one_lab_error_that_says_what_to_run(monkeypatch):
     with PrivateEmulator() as emulator:
         monkeypatch.setenv("LABKIT_ENDPOINT", emulator.endpoint)

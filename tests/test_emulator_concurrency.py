@@ -17,6 +17,8 @@ from labkit.emulator import insights_worker
 from labkit.logsinsights import EventTable, parse_query, run_query
 from tests.emulator_fixtures import clients
 
+pytestmark = pytest.mark.serial  # latency bounds: alone on the machine
+
 N_EVENTS = 200_000
 BATCH = 10_000  # PutLogEvents' most events per call: the fast way in over HTTP
 GROUP = "/heavy"

@@ -68,6 +68,7 @@ def test_teardown_twice_and_after_a_crash_mid_step(fresh_emulator):
     assert lab.teardown(progress=False).deleted == []
 
 
+@pytest.mark.serial  # a time bound
 def test_attach_to_running_emulator_is_fast(fresh_emulator):
     # A sanity bound, not a benchmark (benchmarks/bench_series.py measures it): best of three,
     # so that a busy CI machine does not fail it.
