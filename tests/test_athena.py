@@ -269,6 +269,10 @@ def test_athena_functions_are_translated_for_duckdb():
     ("SELECT count(*) FROM vpc_flow_logs; SELECT 1", "one statement at a time"),
     ("SELECT FROM WHERE", "could not be parsed"),
     ("SELECT no_such_column FROM vpc_flow_logs", "failed offline \\(DuckDB\\)"),
+    # Athena converts the instant to the zone; DuckDB's translation would drop it or read the time as local.
+    ("SELECT from_unixtime(start, 'Europe/Paris') FROM vpc_flow_logs", "from_unixtime with a time zone"),
+    ("SELECT from_unixtime(start, 2, 30) FROM vpc_flow_logs", "from_unixtime with a time zone or offset"),
+    ("SELECT from_unixtime(start) AT TIME ZONE 'Asia/Tokyo' FROM vpc_flow_logs", "AT TIME ZONE cannot run"),
 ])
 def test_offline_refusals_are_clear(sql, message):
     with pytest.raises(LabError, match=message):

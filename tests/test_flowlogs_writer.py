@@ -160,6 +160,7 @@ def frames(draw):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(frames())
+@pytest.mark.filterwarnings("ignore::labkit.flowlogs.FlowLogVersionWarning")  # random versions, on purpose
 def test_property_read_inverts_write(tmp_path, frame_and_fields):
     df, fields = frame_and_fields
     for name in ("p.log", "p.log.gz", "p.parquet"):

@@ -60,7 +60,7 @@ def _no_aws_config(monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
-SERVICES = ("sts", "ec2", "iam", "ssm", "logs", "s3")
+SERVICES = ("sts", "ec2", "iam", "ssm", "logs", "s3", "glue")
 
 
 @functools.cache
@@ -447,6 +447,8 @@ def _queue_survey(stubs, ec2: dict | None = None, roles=(), groups=(), buckets=(
     for name, tags in groups:
         stubs["logs"].add_response("list_tags_for_resource", {"tags": tags}, {
             "resourceArn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}"})
+    stubs["glue"].add_client_error("get_database", "EntityNotFoundException", "no such database", 400,
+                                   expected_params={"Name": LAB.replace("-", "_")})
     stubs["s3"].add_response("list_buckets", {"Buckets": [{"Name": n} for n, _ in buckets]}, {})
     for name, tags in buckets:
         if tags:
@@ -488,6 +490,8 @@ def test_inventory_follows_every_page(stubs):
                       {"logGroupNamePrefix": PATH, "nextToken": "t1"})
     logs.add_response("list_tags_for_resource", {"tags": tag_dict(OURS)},
                       {"resourceArn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{PATH}b"})
+    stubs["glue"].add_client_error("get_database", "EntityNotFoundException", "no such database", 400,
+                                   expected_params={"Name": LAB.replace("-", "_")})
     stubs["s3"].add_response("list_buckets", {"Buckets": [{"Name": f"{LAB}-flowlogs-0a1"},
                                                           {"Name": "someone-elses-bucket"}]}, {})
     stubs["s3"].add_response("get_bucket_tagging", {"TagSet": OURS}, {"Bucket": f"{LAB}-flowlogs-0a1"})

@@ -65,8 +65,17 @@ def _from_unixtime_in_milliseconds(node: exp.Expression) -> exp.Expression:
     """``from_unixtime(x)`` is a timestamp(3) in UTC on Athena. DuckDB's own translation, a
     TIMESTAMPTZ, goes through the ICU calendar in every ``date_trunc``; a plain timestamp of
     the same milliseconds (the session's zone is UTC) is the same instant, three times faster."""
-    if isinstance(node, exp.UnixToTime) and not any(node.args.get(a) for a in ("scale", "zone", "hours",
-                                                                                 "minutes", "format")):
+    if isinstance(node, exp.UnixToTime) and any(node.args.get(a) for a in ("zone", "hours", "minutes")):
+        # sqlglot writes DuckDB's TO_TIMESTAMP(x) and drops the zone: a quietly different answer.
+        raise LabError("from_unixtime with a time zone or offset cannot run offline (DuckDB's "
+                       "translation would drop the zone): keep times in UTC offline, or run it on "
+                       "Athena (live mode)")
+    if isinstance(node, exp.AtTimeZone):
+        # DuckDB reads a plain timestamp AT TIME ZONE as local time there, Athena converts the
+        # instant: the same SQL, another answer.
+        raise LabError("AT TIME ZONE cannot run offline (DuckDB would read the UTC time as local "
+                       "time in that zone): keep times in UTC offline, or run it on Athena (live mode)")
+    if isinstance(node, exp.UnixToTime) and not any(node.args.get(a) for a in ("scale", "format")):
         millis = exp.cast(exp.Mul(this=exp.Paren(this=node.this.copy()), expression=exp.Literal.number(1000)),
                           "BIGINT")
         return exp.Anonymous(this="EPOCH_MS", expressions=[millis])
