@@ -67,8 +67,10 @@ def test_a_broken_trust_shows_access_error_in_describe_flow_logs(lab):
     FAULTS["flow-log-role-trust"].break_(lab)
     assert lab.ping().answered
     flow_logs = lab.client("ec2").describe_flow_logs()["FlowLogs"]
-    assert {(f["DeliverLogsStatus"], f.get("DeliverLogsErrorMessage")) for f in flow_logs} == {
-        ("FAILED", "Access error")}
+    # The role only serves the CloudWatch Logs flow logs; the S3 ones deliver under the bucket's policy.
+    by_destination = {(f["LogDestinationType"], f["DeliverLogsStatus"], f.get("DeliverLogsErrorMessage"))
+                      for f in flow_logs}
+    assert by_destination == {("cloud-watch-logs", "FAILED", "Access error"), ("s3", "SUCCESS", None)}
     FAULTS["flow-log-role-trust"].fix(lab)
     trial = lab.ping()
     assert len(trial.records()) == 4  # request and reply, each on both interfaces

@@ -140,8 +140,6 @@ def test_the_build_notebooks_calls_are_labkits_made_once_and_adopted(fresh_emula
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="labkit's permissions_policy names the log group without the ':*' "
-                   "that CloudWatch Logs checks these actions against; the notebook has it")
 def test_notebook_05s_permissions_are_labkits(fresh_emulator):
     space = _run_notebook(BUILD_NOTEBOOKS[4])
     lab = space["lab"]
