@@ -13,8 +13,11 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+
+from botocore.loaders import create_loader
 
 from labkit.errors import LabError
 
@@ -75,12 +78,22 @@ def resolve_region(region: str | None, fallback: str | None) -> tuple[str | None
     return fallback, "default"
 
 
-def check_known_region(session, region: str, source: str) -> None:
-    """Refuse a well-formed name that is no region the session's botocore knows for EC2."""
-    known = session.get_available_regions("ec2")
+def check_known_region(region: str, source: str) -> None:
+    """Refuse a well-formed name that is no region botocore knows, in any partition."""
+    known = known_regions()
     if region not in known:
         where = "" if source == "default" else f" (from {source}{region!r})"
         raise LabError(f"unknown region {region!r}{where}: use one of {', '.join(sorted(known)[:6])}, ...")
+
+
+@functools.cache
+def known_regions() -> frozenset[str]:
+    """The regions of botocore's small partitions table (the 1 MB endpoints table it would
+    otherwise read costs half a second at every ``open_lab``); ``aws-global`` and the like are
+    pseudo-regions, not places to build a lab."""
+    partitions = create_loader().load_data("partitions")["partitions"]
+    return frozenset(name for partition in partitions for name in partition["regions"]
+                     if not name.endswith("-global"))
 
 
 def _region_name(value: str, source: str) -> str:

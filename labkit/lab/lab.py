@@ -290,7 +290,7 @@ def _open_offline(name: str, region: str | None, session: boto3.Session | None) 
     else:
         endpoint = emulator_process.start().endpoint
     session = session or boto3.Session(region_name=region, **OFFLINE_CREDENTIALS)
-    config.check_known_region(session, region, source)
+    config.check_known_region(region, source)
     return Lab(mode="offline", name=name, region=region, session=session,
                endpoint_url=endpoint, account_id=names.OFFLINE_ACCOUNT_ID)
 
@@ -307,7 +307,7 @@ def _open_live(name, region, confirm_account, session, quiet) -> Lab:
     if not region:
         raise LabError("live mode: no region set: pass region=... or set LABKIT_REGION "
                        "(or a region in your AWS profile)")
-    config.check_known_region(session, region, source)
+    config.check_known_region(region, source)
     try:
         identity = session.client("sts", region_name=region).get_caller_identity()
     except NoCredentialsError:

@@ -57,12 +57,7 @@ def check_setup(mode: str | None = None) -> SetupReport:
         return SetupReport([*checks, Check("mode", False, str(error))])
     checks.append(Check("mode", True, chosen + ("" if chosen != "offline" else " (default)")))
     if chosen == "offline":
-        import boto3
-
-        from labkit.lab.lab import OFFLINE_CREDENTIALS
-
-        offline = boto3.Session(region_name=config.DEFAULT_OFFLINE_REGION, **OFFLINE_CREDENTIALS)
-        checks += [_check_region(offline, config.DEFAULT_OFFLINE_REGION)[0], _check_emulator()]
+        checks += [_check_region(config.DEFAULT_OFFLINE_REGION)[0], _check_emulator()]
     elif chosen == "live":
         checks += _check_live()
     else:
@@ -86,13 +81,13 @@ def _check_emulator() -> Check:
     return Check("emulator", True, f"answers at {info.endpoint}")
 
 
-def _check_region(session, fallback: str | None) -> tuple[Check, str | None]:
+def _check_region(fallback: str | None) -> tuple[Check, str | None]:
     """LABKIT_REGION (else ``fallback``) is a region name that botocore knows; the region if it is."""
     try:
         region, source = config.resolve_region(None, fallback)
         if not region:
             return Check("region", False, "not set: set LABKIT_REGION or a region in your AWS profile"), None
-        config.check_known_region(session, region, source)
+        config.check_known_region(region, source)
     except LabError as error:
         return Check("region", False, str(error)), None
     return Check("region", True, region + (" (LABKIT_REGION)" if source == "LABKIT_REGION=" else "")), region
@@ -107,7 +102,7 @@ def _check_live() -> list[Check]:
         session = boto3.Session(profile_name=profile)
     except BotoCoreError as error:  # ProfileNotFound
         return [Check("profile", False, f"LABKIT_PROFILE={profile}: {error}")]
-    region_check, region = _check_region(session, session.region_name)
+    region_check, region = _check_region(session.region_name)
     checks = [region_check]
     if session.get_credentials() is None:
         return [*checks, Check("credentials", False,
