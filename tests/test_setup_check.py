@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from labkit.lab.setup_check import check_setup
 
 
@@ -28,7 +30,9 @@ def test_unknown_mode_is_a_line_not_a_traceback():
     assert "unknown mode 'cloudy'" in repr(report)
 
 
-def test_live_without_credentials_says_how_to_get_them(monkeypatch, tmp_path):
+@pytest.fixture
+def no_credentials(monkeypatch, tmp_path):
+    """No AWS credentials anywhere boto3 looks: environment, files, instance metadata."""
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     empty = tmp_path / "empty"
@@ -36,6 +40,9 @@ def test_live_without_credentials_says_how_to_get_them(monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(empty))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def test_live_without_credentials_says_how_to_get_them(no_credentials, monkeypatch):
     monkeypatch.setenv("LABKIT_REGION", "eu-west-1")
     report = check_setup(mode="live")
     credentials = next(c for c in report.checks if c.name == "credentials")
@@ -53,14 +60,7 @@ def test_a_bad_labkit_region_is_a_failed_check_not_a_crash(fresh_emulator, monke
     assert next(c for c in report.checks if c.name == "emulator").ok  # the other checks still ran
 
 
-def test_live_with_a_bad_labkit_region_still_checks_the_credentials(monkeypatch, tmp_path):
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    empty = tmp_path / "empty"
-    empty.write_text("")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(empty))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+def test_live_with_a_bad_labkit_region_still_checks_the_credentials(no_credentials, monkeypatch):
     monkeypatch.setenv("LABKIT_REGION", "US-EAST-1")
     report = check_setup(mode="live")
     region = next(c for c in report.checks if c.name == "region")
