@@ -20,12 +20,11 @@ order of DescribeQueryDefinitions unspecified; here it is by name, then id, so p
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 import uuid
 from dataclasses import dataclass, field
 
+from labkit.emulator import paging
 from labkit.emulator.awsproto import AwsError, Call, json_body
 from labkit.emulator.hooks import before
 
@@ -96,15 +95,11 @@ def describe_query_definitions(call: Call):
     listed = sorted((d for d in DEFINITIONS.get(call.region, {}).values()
                      if d.name.startswith(prefix) and (language is None or d.language == language)),
                     key=_order)
-    if p.get("nextToken"):
-        after = _decode(p["nextToken"])
-        listed = [d for d in listed if _order(d) > after]
-    limit = int(p.get("maxResults") or MAX_RESULTS)
-    page = listed[:limit]
-    answer: dict = {"queryDefinitions": [d.to_aws() for d in page]}
-    if len(listed) > limit:
-        answer["nextToken"] = _encode(_order(page[-1]))
-    return json_body(answer)
+    shown, token = paging.page(listed, p.get("nextToken"), int(p.get("maxResults") or MAX_RESULTS),
+                               code="InvalidParameterException",
+                               message="The specified nextToken is invalid.")
+    more = {"nextToken": token} if token else {}
+    return json_body({"queryDefinitions": [d.to_aws() for d in shown], **more})
 
 
 @before("logs", "DeleteQueryDefinition")
@@ -117,18 +112,6 @@ def delete_query_definition(call: Call):
 
 def _order(definition: QueryDefinition) -> tuple[str, str]:
     return definition.name, definition.query_definition_id
-
-
-def _encode(key: tuple[str, str]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode()
-
-
-def _decode(token: str) -> tuple[str, str]:
-    try:
-        name, definition_id = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return str(name), str(definition_id)
-    except (ValueError, TypeError) as exc:
-        raise AwsError("InvalidParameterException", "The specified nextToken is invalid.") from exc
 
 
 def _register_reset() -> None:
