@@ -169,10 +169,7 @@ def _resolve(region: str, p: dict) -> tuple[list[str], list[dict], list[str]]:
 
 
 def _matches(node: ssm_nodes.Node, target: dict) -> bool:
-    values = set(target.get("Values") or [])
-    if target["Key"] == "tag-key":
-        return bool(values & set(node.tags))
-    return node.tags.get(target["Key"][4:]) in values
+    return bool(ssm_nodes.values_of(node, target["Key"]) & set(target.get("Values") or []))
 
 
 def _max_errors(request: dict, target_count: int) -> int:

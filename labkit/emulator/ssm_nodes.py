@@ -95,7 +95,8 @@ _KEYS: dict[str, Callable[[Node], set[str]]] = {
 }
 
 
-def _values(node: Node, key: str) -> set[str]:
+def values_of(node: Node, key: str) -> set[str]:
+    """The node's values for a filter or target key (``InstanceIds``, ``tag:<key>``, ``tag-key``, ...)."""
     if key.startswith("tag:"):
         tag = key[4:]
         return {node.tags[tag]} if tag in node.tags else set()
@@ -121,7 +122,7 @@ def describe_instance_information(call: Call):
     if asked - known:
         raise AwsError("InvalidInstanceId", f"Instance ids {sorted(asked - known)} are not valid.")
     nodes = [n for n in instances if n.state in _PING
-             and all(_values(n, key) & values for key, values in filters)]
+             and all(values_of(n, key) & values for key, values in filters)]
     shown, token = paging.page([information(n) for n in nodes], call.params.get("NextToken"),
                                int(call.params.get("MaxResults") or 50))
     return json_body({"InstanceInformationList": shown, **({"NextToken": token} if token else {})})
