@@ -29,6 +29,7 @@ from matplotlib.colors import LogNorm, Normalize, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from labkit.analysis.queries import in_subnet
 from labkit.flowlogs import PROTOCOL_NAMES, protocol_name
 from labkit.lab.names import VPC_CIDRS
 
@@ -321,15 +322,6 @@ def each_flow_once(df: pd.DataFrame) -> pd.DataFrame:
     return flows
 
 
-def _in_cidr(addresses: pd.Series, cidr: str) -> pd.Series:
-    import ipaddress
-
-    network = ipaddress.ip_network(cidr)
-    codes, uniques = pd.factorize(addresses.astype("string").fillna(""))
-    inside = np.array([bool(u) and ipaddress.ip_address(u) in network for u in uniques], dtype=bool)
-    return pd.Series(inside[codes] if len(codes) else [], index=addresses.index, dtype=bool)
-
-
 def _guide_label(protocol: str, action: str, port) -> str:
     verdict = {"ACCEPT": "Allowed", "REJECT": "Rejected"}.get(action, action)
     if protocol in _PORTLESS or pd.isna(port):
@@ -359,7 +351,7 @@ def guide_pie(df: pd.DataFrame, between: tuple[str, str] = (VPC_CIDRS["vpc1"], V
     _check_frame(df, [*FLOW_KEY, "action"], chart)
     one, two = between
     src, dst = df["srcaddr"], df["dstaddr"]
-    crossing = (_in_cidr(src, one) & _in_cidr(dst, two)) | (_in_cidr(src, two) & _in_cidr(dst, one))
+    crossing = (in_subnet(src, one) & in_subnet(dst, two)) | (in_subnet(src, two) & in_subnet(dst, one))
     flows = each_flow_once(df[crossing.to_numpy()]) if crossing.any() else df.iloc[0:0]
     if flows.empty:
         return _no_records_figure(title, f"no records from {one} to {two} or back")
